@@ -1,13 +1,25 @@
 # The only way kran's tools get installed: every target that needs a tool
 # depends on the step that installs it.
+#
+#   make up      install, start a one-host cluster in the background, import images
+#   make down    stop what `make up` started (data in /var/lib/kran survives)
+#   make test    unit + integration tests (real etcd, controller and agent processes)
+#   make unit    unit tests only
+#   make images  build the busybox and hello-world rootfs tarballs into out/images
+#   make proto   regenerate kran/api/v1 from proto/
+#   make clean   remove out/ and the install stamps
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-APT_PACKAGES := etcd-server etcd-client busybox-static gcc libc6-dev make iproute2 kmod
+APT_PACKAGES := python3 python3-venv etcd-server etcd-client busybox-static gcc libc6-dev \
+	make iproute2 kmod runc
 PROTOS := $(wildcard proto/kran/api/v1/*.proto)
+IMAGES_DIR := out/images
+IMAGES := $(IMAGES_DIR)/busybox.tar $(IMAGES_DIR)/hello-world.tar
+PYTEST := $(VENV)/bin/pytest -q -p no:cacheprovider
 
-.PHONY: deps apt venv proto test unit integration up down clean
+.PHONY: deps apt venv proto images test unit integration up down clean
 
 deps: apt venv
 
@@ -22,18 +34,38 @@ apt: .stamps/apt
 	fi
 	@touch $@
 
+# The editable install maps each top-level package when it runs, so a new
+# package (a new __init__.py) installs again.
 venv: $(VENV)/.installed
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(wildcard $(addsuffix /__init__.py,kran controller agent cli)) | .stamps/apt
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[dev]' --config-settings editable_mode=compat
+	$(PIP) install -q --disable-pip-version-check --upgrade pip
+	$(PIP) install -q --disable-pip-version-check -e '.[dev]'
 	@touch $@
 
 proto: venv
 	$(PY) -m grpc_tools.protoc -Iproto --python_out=. --grpc_python_out=. --pyi_out=. $(PROTOS)
 
-test: deps
-	$(VENV)/bin/pytest -q -p no:cacheprovider tests
+# Reproducible tarballs: the same sources give the same image ids.
+images: $(IMAGES)
+$(IMAGES) &: deploy/images/build.sh deploy/images/hello.c | .stamps/apt
+	deploy/images/build.sh $(IMAGES_DIR)
+
+# The integration tests take the tarballs built here (KRAN_IMAGES_DIR).
+test: deps images
+	KRAN_IMAGES_DIR=$(CURDIR)/$(IMAGES_DIR) $(PYTEST) tests
 
 unit: deps
-	$(VENV)/bin/pytest -q -p no:cacheprovider tests/unit
+	$(PYTEST) tests/unit
+
+integration: deps images
+	KRAN_IMAGES_DIR=$(CURDIR)/$(IMAGES_DIR) $(PYTEST) tests/integration
+
+up: deps images
+	@KRAN_VENV=$(CURDIR)/$(VENV) KRAN_IMAGES_DIR=$(CURDIR)/$(IMAGES_DIR) deploy/up.sh
+
+down:
+	@deploy/down.sh
+
+clean:
+	rm -rf out .stamps $(VENV)/.installed

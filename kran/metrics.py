@@ -24,4 +24,7 @@ RPC_HANDLED = Counter(
 def serve_metrics(address: str, default_port: int) -> None:
     """Serve /metrics over HTTP on address ("host:port") in a daemon thread."""
     host, port = split_hostport(address, default_port)
-    start_http_server(port, addr=host)
+    try:
+        start_http_server(port, addr=host)
+    except OSError as exc:
+        raise OSError(f"cannot serve metrics on {address}: {exc.strerror or exc}") from None

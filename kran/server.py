@@ -137,8 +137,12 @@ async def start_server(listen: str, services: Iterable[Registration]) -> grpc.ai
         add(servicer, server)
         names.append(name)
     reflection.enable_server_reflection(names, server)
-    if server.add_insecure_port(listen) == 0:
-        raise OSError(f"cannot listen on {listen}")
+    try:
+        bound = server.add_insecure_port(listen)
+    except RuntimeError:  # newer grpcio raises instead of returning 0
+        bound = 0
+    if bound == 0:
+        raise OSError(f"cannot listen on {listen}: address in use or not available")
     await server.start()
     for name in names:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)

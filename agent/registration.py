@@ -1,0 +1,146 @@
+"""The agent's side of presence: register with the controller, then heartbeat.
+
+The loop never gives up: while the controller is down it retries with a
+backoff; a heartbeat answered NOT_FOUND (the lease expired, or the
+controller's etcd was reset) leads to a new registration under the same
+node id. Stopping the loop lets the lease run out, so the node shows Down
+within the TTL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import platform
+
+import grpc
+
+import kran
+from kran.api.v1 import nodes_pb2, nodes_pb2_grpc
+from kran.hostinfo import goarch, goos
+
+log = logging.getLogger(__name__)
+
+REGISTER_TIMEOUT = 10.0
+BACKOFF_START = 0.5
+BACKOFF_MAX = 5.0
+_CHANNEL_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+]
+
+
+def memory_bytes(meminfo: str = "/proc/meminfo") -> int:
+    """Total memory of this host from /proc/meminfo, 0 if it cannot be read."""
+    try:
+        with open(meminfo) as lines:
+            for line in lines:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def describe_host(hostname: str, address: str, labels: dict[str, str]) -> nodes_pb2.NodeDescription:
+    """The NodeDescription this agent reports."""
+    return nodes_pb2.NodeDescription(
+        hostname=hostname, address=address, cpus=cpu_count(), memory_bytes=memory_bytes(),
+        os=goos(), architecture=goarch(), kernel_version=platform.release(),
+        agent_version=kran.__version__, labels=labels)
+
+
+class Registration:
+    """Keeps this node registered with the controller at address."""
+
+    def __init__(self, controller: str, node_id: str,
+                 description: nodes_pb2.NodeDescription) -> None:
+        self.controller = controller
+        self.node_id = node_id
+        self.description = description
+        self.lease_id = 0
+        self.registered = asyncio.Event()
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """Make run() return at its next wait."""
+        self._stopping.set()
+
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep unless stopped meanwhile; False once stopping."""
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except asyncio.TimeoutError:
+            return True
+        return False
+
+    async def run(self) -> None:
+        """Register and heartbeat until stop()."""
+        async with grpc.aio.insecure_channel(self.controller, options=_CHANNEL_OPTIONS) as channel:
+            stub = nodes_pb2_grpc.DispatcherStub(channel)
+            while not self._stopping.is_set():
+                period = await self._register(stub)
+                if period is None:
+                    return
+                await self._heartbeat(stub, period)
+
+    async def _register(self, stub: nodes_pb2_grpc.DispatcherStub) -> float | None:
+        """Register, retrying with backoff; the heartbeat period, None if stopped."""
+        backoff, failures = BACKOFF_START, 0
+        request = nodes_pb2.RegisterRequest(node_id=self.node_id, description=self.description)
+        while not self._stopping.is_set():
+            try:
+                reply = await stub.Register(request, timeout=REGISTER_TIMEOUT)
+            except grpc.aio.AioRpcError as err:
+                failures += 1
+                # Say it the first time and then now and again, not at every retry.
+                if failures == 1 or failures % 10 == 0:
+                    log.warning("cannot register with the controller; retrying",
+                                extra={"node": self.node_id, "controller": self.controller,
+                                       "code": err.code().name, "error": err.details(),
+                                       "attempts": failures})
+                if not await self._pause(backoff):
+                    return None
+                backoff = min(backoff * 2, BACKOFF_MAX)
+                continue
+            self.lease_id = reply.lease_id
+            self.registered.set()
+            log.info("registered with the controller",
+                     extra={"node": self.node_id, "controller": self.controller,
+                            "lease": reply.lease_id, "ttl": reply.ttl_seconds})
+            return max(reply.heartbeat_period_ms / 1000, 0.1)
+        return None
+
+    async def _heartbeat(self, stub: nodes_pb2_grpc.DispatcherStub, period: float) -> None:
+        """Heartbeat every period until the lease is lost or the loop is stopped."""
+        request = nodes_pb2.HeartbeatRequest(node_id=self.node_id, lease_id=self.lease_id)
+        failing = False
+        while await self._pause(period):
+            try:
+                await stub.Heartbeat(request, timeout=period)
+            except grpc.aio.AioRpcError as err:
+                if err.code() == grpc.StatusCode.NOT_FOUND:
+                    log.warning("lease lost; registering again",
+                                extra={"node": self.node_id, "error": err.details()})
+                    self.registered.clear()
+                    return
+                if not failing:
+                    # The lease may outlive a short controller outage: keep heartbeating.
+                    log.warning("heartbeat failed; retrying",
+                                extra={"node": self.node_id, "controller": self.controller,
+                                       "code": err.code().name, "error": err.details()})
+                failing = True
+                continue
+            if failing:
+                log.info("heartbeats are getting through again", extra={"node": self.node_id})
+            failing = False

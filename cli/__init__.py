@@ -1,0 +1,1 @@
+"""The `kran` command line, built only on the SDK (kran.client)."""

@@ -1,0 +1,246 @@
+"""The controller's Images service: every call is forwarded to agents.
+
+The rules (docs/architecture.md, "Images go through the controller"):
+List fans out to every Ready node (or to `node`) and stamps the node on
+each image; Inspect and Save go to the first Ready node, by hostname, that
+has the image; Tag, Remove and Prune go to every Ready node that has it
+(NOT_FOUND only when none has); Import and Load stream to `node` or to the
+first Ready node by hostname. Streams are passed on chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any, TypeVar
+
+import grpc
+
+from controller.agents import AgentPool
+from controller.nodes import NodeRegistry, NodeState
+from kran import errors
+from kran.api.v1 import images_pb2, images_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+QUICK = 60.0      # seconds for calls that only read or change metadata
+SLOW = 600.0      # seconds for calls that may delete many layers
+
+
+class ImagesForwarder(images_pb2_grpc.ImagesServicer):
+    """kran.api.v1.Images for the whole cluster."""
+
+    def __init__(self, nodes: NodeRegistry, agents: AgentPool) -> None:
+        self.nodes = nodes
+        self.agents = agents
+
+    async def _targets(self, node: str) -> list[NodeState]:
+        """The Ready nodes a call may go to: `node` alone, or all by hostname."""
+        if node:
+            target = await self.nodes.resolve(node)
+            if not target.ready:
+                raise errors.FailedPrecondition(f"node {target.hostname} ({target.id}) is down")
+            return [target]
+        ready = await self.nodes.ready()
+        if not ready:
+            raise errors.FailedPrecondition("no node is ready")
+        return ready
+
+    async def _each(self, targets: list[NodeState],
+                    fn: Callable[[NodeState], Awaitable[T]]) -> list[T | errors.KranError]:
+        """Run fn on every target concurrently; failures come back as errors."""
+        async def one(node: NodeState) -> T | errors.KranError:
+            try:
+                return await self.agents.call(node, lambda: fn(node))
+            except errors.KranError as exc:
+                return exc
+        return list(await asyncio.gather(*(one(node) for node in targets)))
+
+    async def _where_found(self, targets: list[NodeState],
+                           fn: Callable[[NodeState], Awaitable[T]]) -> list[tuple[NodeState, T]]:
+        """Run fn on every target; keep the answers of nodes that have the image.
+
+        Raises the first NOT_FOUND when no node has it, and any other error
+        (an unreachable node, a refusal) as it is.
+        """
+        results = await self._each(targets, fn)
+        found = [(node, r) for node, r in zip(targets, results)
+                 if not isinstance(r, errors.KranError)]
+        failures = [r for r in results if isinstance(r, errors.KranError)]
+        refused = [r for r in failures if not isinstance(r, errors.NotFound)]
+        if refused:
+            raise refused[0]
+        if not found:
+            raise failures[0]
+        return found
+
+    async def List(self, request: images_pb2.ListImagesRequest,
+                   context: grpc.aio.ServicerContext) -> images_pb2.ListImagesResponse:
+        targets = await self._targets(request.node)
+        forwarded = images_pb2.ListImagesRequest(all=request.all, filters=request.filters)
+        results = await self._each(
+            targets, lambda node: self.agents.images(node).List(forwarded, timeout=QUICK))
+        reply = images_pb2.ListImagesResponse()
+        for node, result in zip(targets, results):
+            if isinstance(result, errors.KranError):
+                raise result
+            _stamp(node, result.images)
+            reply.images.extend(result.images)
+        return reply
+
+    async def Inspect(self, request: images_pb2.InspectImageRequest,
+                      context: grpc.aio.ServicerContext) -> images_pb2.ImageDetail:
+        targets = await self._targets(request.node)
+        forwarded = images_pb2.InspectImageRequest(reference=request.reference)
+        results = await self._each(
+            targets, lambda node: self.agents.images(node).Inspect(forwarded, timeout=QUICK))
+        node, detail = _first_found(targets, results)
+        _stamp(node, [detail.image])
+        return detail
+
+    async def Save(self, request: images_pb2.SaveImagesRequest,
+                   context: grpc.aio.ServicerContext) -> AsyncIterator[images_pb2.DataChunk]:
+        if not request.references:
+            raise errors.InvalidArgument("no image given to save")
+        node = await self._holder(await self._targets(request.node), list(request.references))
+        log.info("saving images", extra={"node": node.id, "images": ",".join(request.references)})
+        forwarded = images_pb2.SaveImagesRequest(references=request.references)
+        async for chunk in self.agents.stream(node, self.agents.images(node).Save(forwarded)):
+            yield chunk
+
+    async def _holder(self, targets: list[NodeState], references: list[str]) -> NodeState:
+        """The first target (by hostname) that has every reference."""
+        async def has_all(node: NodeState) -> list[Any]:
+            stub = self.agents.images(node)
+            return list(await asyncio.gather(*(
+                _outcome(self.agents.call(node, lambda ref=ref: stub.Inspect(
+                    images_pb2.InspectImageRequest(reference=ref), timeout=QUICK)))
+                for ref in references)))
+        per_node = await asyncio.gather(*(has_all(node) for node in targets))
+        for node, outcomes in zip(targets, per_node):
+            if not any(isinstance(o, errors.KranError) for o in outcomes):
+                return node
+        for outcomes in per_node:
+            for outcome in outcomes:
+                if isinstance(outcome, errors.KranError) and not isinstance(outcome, errors.NotFound):
+                    raise outcome
+        for index, ref in enumerate(references):
+            if all(isinstance(outcomes[index], errors.NotFound) for outcomes in per_node):
+                raise per_node[0][index]
+        raise errors.FailedPrecondition(
+            f"no single node has all of {', '.join(references)}; save them separately")
+
+    async def Tag(self, request: images_pb2.TagImageRequest,
+                  context: grpc.aio.ServicerContext) -> images_pb2.TagImageResponse:
+        forwarded = images_pb2.TagImageRequest(source=request.source, target=request.target)
+        found = await self._where_found(
+            await self._targets(request.node),
+            lambda node: self.agents.images(node).Tag(forwarded, timeout=QUICK))
+        log.info("tagged image", extra={"source": request.source, "target": request.target,
+                                        "nodes": ",".join(node.id for node, _ in found)})
+        return images_pb2.TagImageResponse()
+
+    async def Remove(self, request: images_pb2.RemoveImageRequest,
+                     context: grpc.aio.ServicerContext) -> images_pb2.RemoveImageResponse:
+        forwarded = images_pb2.RemoveImageRequest(
+            reference=request.reference, force=request.force, no_prune=request.no_prune)
+        found = await self._where_found(
+            await self._targets(request.node),
+            lambda node: self.agents.images(node).Remove(forwarded, timeout=SLOW))
+        reply = images_pb2.RemoveImageResponse()
+        _merge_removed(reply.removed, (item for _, r in found for item in r.removed))
+        return reply
+
+    async def Prune(self, request: images_pb2.PruneImagesRequest,
+                    context: grpc.aio.ServicerContext) -> images_pb2.PruneImagesResponse:
+        targets = await self._targets(request.node)
+        forwarded = images_pb2.PruneImagesRequest(all=request.all)
+        results = await self._each(
+            targets, lambda node: self.agents.images(node).Prune(forwarded, timeout=SLOW))
+        reply = images_pb2.PruneImagesResponse()
+        for result in results:
+            if isinstance(result, errors.KranError):
+                raise result
+            _merge_removed(reply.removed, result.removed)
+            reply.space_reclaimed += result.space_reclaimed
+        return reply
+
+    async def Import(self, request_iterator: AsyncIterator[images_pb2.ImportImageRequest],
+                     context: grpc.aio.ServicerContext) -> images_pb2.ImportImageResponse:
+        first = await _first_message(request_iterator)
+        node = await self._stream_target(first.header.node if first.HasField("header") else "")
+        log.info("importing image", extra={"node": node.id})
+        reply = await self.agents.call(node, lambda: self.agents.images(node).Import(
+            _chain(first, request_iterator)))
+        _stamp(node, [reply.image])
+        return reply
+
+    async def Load(self, request_iterator: AsyncIterator[images_pb2.LoadImagesRequest],
+                   context: grpc.aio.ServicerContext) -> images_pb2.LoadImagesResponse:
+        first = await _first_message(request_iterator)
+        node = await self._stream_target(first.header.node if first.HasField("header") else "")
+        log.info("loading images", extra={"node": node.id})
+        reply = await self.agents.call(node, lambda: self.agents.images(node).Load(
+            _chain(first, request_iterator)))
+        _stamp(node, reply.images)
+        return reply
+
+    async def _stream_target(self, node: str) -> NodeState:
+        return (await self._targets(node))[0]
+
+
+def _stamp(node: NodeState, images: Iterable[images_pb2.Image]) -> None:
+    """Mark images with the node that answered for them."""
+    for image in images:
+        image.node_id, image.node_name = node.id, node.hostname
+
+
+async def _outcome(call: Awaitable[T]) -> T | errors.KranError:
+    try:
+        return await call
+    except errors.KranError as exc:
+        return exc
+
+
+def _first_found(targets: list[NodeState],
+                 results: list[T | errors.KranError]) -> tuple[NodeState, T]:
+    """The first node (in order) whose answer is not an error.
+
+    When none has it, an error other than NOT_FOUND (an unreachable node)
+    wins, since that node might have had it.
+    """
+    for node, result in zip(targets, results):
+        if not isinstance(result, errors.KranError):
+            return node, result
+    for result in results:
+        if not isinstance(result, errors.NotFound):
+            raise result
+    raise results[0]
+
+
+def _merge_removed(into: Any, items: Any) -> None:
+    """Append RemovedImage entries, once each (several nodes may report one)."""
+    seen = {item.SerializeToString(deterministic=True) for item in into}
+    for item in items:
+        key = item.SerializeToString(deterministic=True)
+        if key not in seen:
+            seen.add(key)
+            into.append(item)
+
+
+async def _first_message(requests: AsyncIterator[T]) -> T:
+    # anext rather than `async for ... return`, which would leave the stream's
+    # generator suspended and unusable for the rest of the messages.
+    first = await anext(aiter(requests), None)
+    if first is None:
+        raise errors.InvalidArgument("empty request stream: expected a header and the archive")
+    return first
+
+
+async def _chain(first: T, rest: AsyncIterator[T]) -> AsyncIterator[T]:
+    yield first
+    async for message in aiter(rest):
+        yield message

@@ -1,0 +1,111 @@
+"""A running controller: etcd (embedded or not), the API server, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+from controller.agents import AgentPool
+from controller.api.images import ImagesForwarder
+from controller.api.nodes import DispatcherService, NodesService
+from controller.api.system import ControllerFacts, SystemService
+from controller.config import ControllerConfig
+from controller.embedded_etcd import EmbeddedEtcd
+from controller.metrics import NODES
+from controller.nodes import NodeRegistry
+from controller.store import EtcdStore
+from kran import defaults, errors
+from kran.api.v1 import (images_pb2, images_pb2_grpc, nodes_pb2, nodes_pb2_grpc, system_pb2,
+                         system_pb2_grpc)
+from kran.metrics import UP, serve_metrics
+from kran.server import start_server
+
+log = logging.getLogger(__name__)
+
+GAUGE_INTERVAL = 2.0
+STOP_GRACE = 5.0
+
+
+def _service(module: object, name: str) -> str:
+    return module.DESCRIPTOR.services_by_name[name].full_name  # type: ignore[attr-defined]
+
+
+async def _keep_node_gauge(nodes: NodeRegistry) -> None:
+    """Keep kran_nodes{status} current; etcd outages are logged by the store."""
+    while True:
+        try:
+            states = await nodes.states()
+        except errors.Unavailable:
+            pass
+        else:
+            ready = sum(1 for node in states if node.ready)
+            NODES.labels("ready").set(ready)
+            NODES.labels("down").set(len(states) - ready)
+        await asyncio.sleep(GAUGE_INTERVAL)
+
+
+async def run(config: ControllerConfig) -> None:
+    """Run the controller until SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+    etcd = None
+    if config.etcd:
+        endpoints = config.etcd
+    else:
+        etcd = EmbeddedEtcd(Path(config.state_dir), config.etcd_client_port, config.etcd_peer_port)
+        endpoints = [etcd.endpoint]
+    store = EtcdStore(endpoints)
+    agents = AgentPool()
+    server = None
+    gauge = None
+    try:
+        if etcd is not None:
+            etcd.start()
+            version = await etcd.wait_ready(store)
+            log.info("embedded etcd is ready", extra={"etcd": etcd.endpoint, "version": version})
+        else:
+            try:
+                version = (await store.status()).version
+                log.info("connected to etcd", extra={"etcd": ",".join(endpoints),
+                                                     "version": version})
+            except errors.Unavailable as exc:
+                log.warning(f"{exc}; serving anyway and retrying on each request")
+        nodes = NodeRegistry(store, config.node_ttl)
+        facts = ControllerFacts(address=config.listen, etcd_endpoints=endpoints,
+                                embedded_etcd=etcd is not None)
+        server = await start_server(config.listen, [
+            (nodes_pb2_grpc.add_NodesServicer_to_server, NodesService(nodes),
+             _service(nodes_pb2, "Nodes")),
+            (nodes_pb2_grpc.add_DispatcherServicer_to_server, DispatcherService(nodes),
+             _service(nodes_pb2, "Dispatcher")),
+            (images_pb2_grpc.add_ImagesServicer_to_server, ImagesForwarder(nodes, agents),
+             _service(images_pb2, "Images")),
+            (system_pb2_grpc.add_SystemServicer_to_server,
+             SystemService(facts, store, nodes, agents), _service(system_pb2, "System")),
+        ])
+        if config.metrics_addr:
+            serve_metrics(config.metrics_addr, defaults.CONTROLLER_METRICS_PORT)
+        gauge = asyncio.create_task(_keep_node_gauge(nodes))
+        UP.labels("controller").set(1)
+        log.info("controller serving", extra={"listen": config.listen,
+                                              "metrics": config.metrics_addr or "off",
+                                              "etcd": ",".join(endpoints),
+                                              "embedded_etcd": etcd is not None,
+                                              "node_ttl": config.node_ttl})
+        await stop.wait()
+        log.info("stopping controller")
+    finally:
+        UP.labels("controller").set(0)
+        if gauge is not None:
+            gauge.cancel()
+        if server is not None:
+            await server.stop(STOP_GRACE)
+        await agents.close()
+        await store.close()
+        if etcd is not None:
+            await etcd.stop()

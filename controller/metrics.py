@@ -1,0 +1,14 @@
+"""The controller's own metrics (beside kran.metrics' RPC histograms)."""
+
+from __future__ import annotations
+
+from prometheus_client import Gauge, Histogram
+
+NODES = Gauge("kran_nodes", "Nodes known to the controller, by status", ["status"])
+
+ETCD_SECONDS = Histogram(
+    "kran_etcd_request_seconds",
+    "Time of a request to etcd, by store operation and outcome",
+    ["operation", "outcome"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)

@@ -1,0 +1,75 @@
+"""The store seam: JSON records under /kran/v1/, revisions and leases.
+
+Keys passed to a Store are relative to the prefix ("nodes/<id>"). Every write
+that must not race carries the revision it read (`update`) or insists the key
+is new (`create`), and the store turns that into a transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+PREFIX = "/kran/v1/"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One stored record and the revisions etcd keeps for it."""
+
+    key: str
+    value: dict[str, Any]
+    create_revision: int
+    mod_revision: int
+    lease: int = 0
+
+
+@dataclass(frozen=True)
+class StoreStatus:
+    """What the backing store says about itself."""
+
+    version: str
+    endpoint: str
+
+
+class Store(Protocol):
+    """A typed key-value store with leases; raises kran.errors kinds."""
+
+    endpoints: list[str]
+
+    async def get(self, key: str) -> Entry | None:
+        """The record at key, or None."""
+
+    async def list(self, prefix: str) -> list[Entry]:
+        """Every record whose key starts with prefix, in key order."""
+
+    async def count(self, prefix: str) -> int:
+        """How many keys start with prefix."""
+
+    async def put(self, key: str, value: dict[str, Any], lease: int = 0) -> int:
+        """Write key unconditionally; returns the new revision."""
+
+    async def create(self, key: str, value: dict[str, Any], lease: int = 0) -> int:
+        """Write key only if it does not exist (errors.AlreadyExists)."""
+
+    async def update(self, key: str, value: dict[str, Any], mod_revision: int,
+                     lease: int = 0) -> int:
+        """Write key only if it is still at mod_revision (errors.Conflict)."""
+
+    async def delete(self, key: str) -> bool:
+        """Delete key; False if it was not there."""
+
+    async def grant_lease(self, ttl: int) -> int:
+        """A new lease of ttl seconds; returns its id."""
+
+    async def refresh_lease(self, lease_id: int) -> int:
+        """Renew a lease; returns its TTL, 0 if the lease is unknown or expired."""
+
+    async def revoke_lease(self, lease_id: int) -> None:
+        """Revoke a lease (and delete its keys); unknown leases are ignored."""
+
+    async def status(self) -> StoreStatus:
+        """Version of the backing store (errors.Unavailable when it is down)."""
+
+    async def close(self) -> None:
+        """Release connections."""

@@ -1,0 +1,86 @@
+"""Client: the entry point of the SDK (docker-py's `docker.DockerClient`)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from kran.api.v1 import system_pb2
+from kran.client.api import APIClient
+from kran.client.images import ImageCollection
+from kran.client.nodes import NodeCollection
+from kran.defaults import DEFAULT_HOST, HOST_ENV
+
+
+class Client:
+    """A connection to a kran controller.
+
+    host: "host[:port]" of the controller (default 127.0.0.1:7640).
+    `api` is the thin stub layer; `images` and `nodes` the collections.
+    """
+
+    def __init__(self, host: str | None = None):
+        self.api = APIClient(host or DEFAULT_HOST)
+        self.images = ImageCollection(self)
+        self.nodes = NodeCollection(self)
+
+    @classmethod
+    def from_env(cls, environment: dict[str, str] | None = None) -> Client:
+        """A client for the controller named by KRAN_HOST (or the default)."""
+        env = os.environ if environment is None else environment
+        return cls(env.get(HOST_ENV) or None)
+
+    @property
+    def address(self) -> str:
+        """The controller's host:port."""
+        return self.api.address
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.api.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def version(self) -> dict[str, Any]:
+        """The controller's versions, shaped like Docker's `GET /version`."""
+        v = self.api.call(self.api.system.Version, system_pb2.VersionRequest())
+        return {
+            "Version": v.version,
+            "ApiVersion": v.api_version,
+            "PythonVersion": v.python_version,
+            "GitCommit": v.git_commit,
+            "Os": v.os,
+            "Arch": v.architecture,
+            "KernelVersion": v.kernel_version,
+            "Components": [
+                {"Name": "kran-controller", "Version": v.version},
+                {"Name": "etcd", "Version": v.etcd_version},
+            ],
+        }
+
+    def info(self) -> dict[str, Any]:
+        """Cluster-wide counts and where the state lives (Docker's `GET /info`)."""
+        i = self.api.call(self.api.system.Info, system_pb2.InfoRequest())
+        return {
+            "ControllerAddress": i.controller_address,
+            "Etcd": {"Endpoints": list(i.etcd_endpoints), "Embedded": i.embedded_etcd},
+            "Leader": i.leader,
+            "Nodes": i.nodes,
+            "NodesReady": i.nodes_ready,
+            "NodesDown": i.nodes_down,
+            "Containers": i.containers,
+            "ContainersRunning": i.containers_running,
+            "ContainersPaused": i.containers_paused,
+            "ContainersStopped": i.containers_stopped,
+            "Images": i.images,
+            "ServerVersion": i.server_version,
+        }
+
+
+def from_env() -> Client:
+    """A client for the controller named by KRAN_HOST (docker.from_env)."""
+    return Client.from_env()

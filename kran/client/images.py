@@ -1,0 +1,245 @@
+"""Images: the cluster's images, as docker-py's `client.images` shows them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from typing import IO, Any
+
+from kran import errors, imageinspect
+from kran.reference import parse_tagged
+from kran.api.v1 import images_pb2
+from kran.client.api import chunked
+from kran.client.models import Collection, Model
+
+
+def _removed(items: Iterable[images_pb2.RemovedImage]) -> list[dict[str, str]]:
+    """RemovedImage messages as Docker's [{"Untagged": ...}, {"Deleted": ...}]."""
+    out = []
+    for item in items:
+        if item.WhichOneof("what") == "untagged":
+            out.append({"Untagged": item.untagged})
+        elif item.WhichOneof("what") == "deleted":
+            out.append({"Deleted": item.deleted})
+    return out
+
+
+def _filters(filters: Mapping[str, Any] | None, name: str | None) -> dict[str, str]:
+    """Docker-style filters as the flat map the API takes (one value per key)."""
+    flat: dict[str, str] = {}
+    for key, value in (filters or {}).items():
+        if isinstance(value, (list, tuple, set)):
+            values = sorted({_filter_value(v) for v in value})
+            if len(values) > 1:
+                raise errors.InvalidArgument(
+                    f"filter {key!r} takes one value, got {len(values)}")
+            if not values:
+                continue
+            value = values[0]
+        flat[key] = _filter_value(value)
+    if name:
+        if flat.get("reference", name) != name:
+            raise errors.InvalidArgument(
+                "a repository argument and a reference filter cannot both be given")
+        flat["reference"] = name
+    return flat
+
+
+def _check_target(text: str) -> None:
+    """Refuse, before any call, a reference that cannot name an image (as docker's client)."""
+    try:
+        parse_tagged(text)
+    except errors.InvalidArgument as exc:
+        raise errors.InvalidArgument(
+            f'Error parsing reference: "{text}" is not a valid repository/tag: {exc}') from None
+
+
+def _filter_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class Image(Model):
+    """An image on one node.
+
+    `attrs` is shaped like `GET /images/json` for images from `list()` and
+    like `docker image inspect` for images from `get()` (call `reload()`).
+    """
+
+    def __init__(self, attrs: dict[str, Any], client: Any, collection: Collection,
+                 message: images_pb2.Image | None = None,
+                 detail: images_pb2.ImageDetail | None = None):
+        super().__init__(attrs, client, collection)
+        self.message = message if message is not None else images_pb2.Image()
+        self.detail = detail
+
+    @property
+    def short_id(self) -> str:
+        """`sha256:` and the first 12 hex digits, as docker-py shows it."""
+        if self.id.startswith("sha256:"):
+            return self.id[:19]
+        return self.id[:12]
+
+    @property
+    def tags(self) -> list[str]:
+        """The image's repository tags, `<none>:<none>` left out."""
+        return [t for t in self.attrs.get("RepoTags") or [] if t != "<none>:<none>"]
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """The image's labels."""
+        if "Config" in self.attrs:
+            return dict((self.attrs["Config"] or {}).get("Labels") or {})
+        return dict(self.attrs.get("Labels") or {})
+
+    @property
+    def node_id(self) -> str:
+        """Id of the node that holds this copy of the image."""
+        return self.message.node_id
+
+    @property
+    def node_name(self) -> str:
+        """Hostname of the node that holds this copy of the image."""
+        return self.message.node_name
+
+    def reload(self) -> None:
+        """Fetch the image again (inspect-shaped attrs) from the same node."""
+        fresh = self.collection.get(self.id, node=self.node_id or None)
+        self.attrs, self.message, self.detail = fresh.attrs, fresh.message, fresh.detail
+
+    def history(self) -> list[dict[str, Any]]:
+        """Docker's history entries for the image, newest first."""
+        if self.detail is None:
+            self.reload()
+        return imageinspect.history(self.detail)
+
+    def tag(self, repository: str, tag: str | None = None) -> bool:
+        """Tag the image as repository[:tag] on its node. Returns True."""
+        target = f"{repository}:{tag}" if tag else repository
+        self.collection.tag(self.id, target, node=self.node_id or None)
+        return True
+
+    def save(self) -> Iterator[bytes]:
+        """The image as a docker-save/OCI tarball, in chunks."""
+        return self.collection.save_stream([self.id], node=self.node_id or None)
+
+
+class ImageCollection(Collection):
+    """The images of every Ready node (or of one node, with `node=`)."""
+
+    model = Image
+
+    def _model(self, message: images_pb2.Image) -> Image:
+        return Image(imageinspect.summary(message), self.client, self, message=message)
+
+    def list(self, name: str | None = None, all: bool = False,
+             filters: Mapping[str, Any] | None = None, node: str | None = None) -> list[Image]:
+        """Images, one per node that holds them.
+
+        name: a `repository[:tag]` pattern (Docker's reference filter).
+        filters: dangling=True|False, reference=PATTERN, label=KEY[=VALUE].
+        """
+        request = images_pb2.ListImagesRequest(all=all, node=node or "",
+                                               filters=_filters(filters, name))
+        response = self.client.api.call(self.client.api.images.List, request)
+        return [self._model(m) for m in response.images]
+
+    def get(self, name: str, node: str | None = None) -> Image:
+        """The image for a reference, id or unique id prefix (inspect-shaped attrs)."""
+        request = images_pb2.InspectImageRequest(reference=name, node=node or "")
+        detail = self.client.api.call(self.client.api.images.Inspect, request)
+        return Image(imageinspect.inspect(detail), self.client, self,
+                     message=detail.image, detail=detail)
+
+    def import_image(self, source: str | os.PathLike | IO[bytes], reference: str | None = None,
+                     changes: Iterable[str] = (), message: str = "", node: str | None = None,
+                     platform: str = "") -> Image:
+        """Make a one-layer image from a rootfs tarball (docker import).
+
+        source: a path or a binary file object; changes: Dockerfile lines
+        (CMD, ENV, ...); message: the history comment.
+        """
+        if reference:
+            _check_target(reference)
+        header = images_pb2.ImportHeader(reference=reference or "", node=node or "",
+                                         changes=list(changes), message=message,
+                                         platform=platform)
+        with _opened(source) as fileobj:
+            requests = chunked(images_pb2.ImportImageRequest(header=header), fileobj,
+                               lambda data: images_pb2.ImportImageRequest(chunk=data))
+            response = self.client.api.call(self.client.api.images.Import, requests)
+        return self._model(response.image)
+
+    def load(self, data: str | os.PathLike | IO[bytes],
+             node: str | None = None) -> tuple[list[Image], list[str]]:
+        """Load a docker-save or OCI layout tarball.
+
+        Returns the loaded images and docker load's lines ("Loaded image: x").
+        """
+        header = images_pb2.LoadImagesRequest(header=images_pb2.LoadHeader(node=node or ""))
+        with _opened(data) as fileobj:
+            requests = chunked(header, fileobj,
+                               lambda chunk: images_pb2.LoadImagesRequest(chunk=chunk))
+            response = self.client.api.call(self.client.api.images.Load, requests)
+        return [self._model(m) for m in response.images], list(response.messages)
+
+    def save_stream(self, names: Iterable[str], node: str | None = None) -> Iterator[bytes]:
+        """The images as one docker-save/OCI tarball, in chunks as they arrive."""
+        request = images_pb2.SaveImagesRequest(references=list(names), node=node or "")
+        for chunk in self.client.api.stream(self.client.api.images.Save, request):
+            yield chunk.data
+
+    def save(self, names: Iterable[str], out: IO[bytes], node: str | None = None) -> int:
+        """Write the images as one tarball to out; returns the bytes written."""
+        written = 0
+        for data in self.save_stream(names, node=node):
+            out.write(data)
+            written += len(data)
+        return written
+
+    def tag(self, source: str, target: str, node: str | None = None) -> None:
+        """Give the image `source` the reference `target` ([registry/]repo[:tag])."""
+        _check_target(target)
+        request = images_pb2.TagImageRequest(source=source, target=target, node=node or "")
+        self.client.api.call(self.client.api.images.Tag, request)
+
+    def remove(self, image: str, force: bool = False, noprune: bool = False,
+               node: str | None = None) -> list[dict[str, str]]:
+        """Untag or delete an image, as docker rmi; returns what was done."""
+        request = images_pb2.RemoveImageRequest(reference=image, force=force,
+                                                no_prune=noprune, node=node or "")
+        response = self.client.api.call(self.client.api.images.Remove, request)
+        return _removed(response.removed)
+
+    def prune(self, all: bool = False, node: str | None = None) -> dict[str, Any]:
+        """Remove dangling images (every unused image with all=True).
+
+        Returns {"ImagesDeleted": [...], "SpaceReclaimed": bytes}.
+        """
+        request = images_pb2.PruneImagesRequest(all=all, node=node or "")
+        response = self.client.api.call(self.client.api.images.Prune, request)
+        return {"ImagesDeleted": _removed(response.removed) or None,
+                "SpaceReclaimed": response.space_reclaimed}
+
+
+class _opened:
+    """A path opened for reading, or a file object passed through (not closed)."""
+
+    def __init__(self, source: str | os.PathLike | IO[bytes]):
+        self._source = source
+        self._file: IO[bytes] | None = None
+
+    def __enter__(self) -> IO[bytes]:
+        if isinstance(self._source, (str, os.PathLike)):
+            try:
+                self._file = open(self._source, "rb")
+            except OSError as exc:
+                raise errors.InvalidArgument(
+                    f"cannot read {os.fspath(self._source)}: {exc.strerror}") from None
+            return self._file
+        return self._source
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            self._file.close()

@@ -1,0 +1,181 @@
+"""A real one-node kran cluster for the integration tests, driven through the
+installed `kran` command the way a user drives it.
+
+Each test module gets its own cluster: kran-controller with its embedded etcd
+on free loopback ports and a short node TTL, and one kran-agent, both with
+state in temporary directories. Nothing here touches /var/lib/kran or the
+default ports, so a `make up` cluster can run beside the tests.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.procs import BIN, ROOT, Agent, Controller, Processes, free_port, wait_until
+
+NODE_TTL = 3
+KRAN_TIMEOUT = 60
+
+
+@dataclass
+class Result:
+    """What one `kran` run gave: exit code, stdout, stderr."""
+
+    code: int
+    out: str
+    err: str
+    out_bytes: bytes
+
+
+def mounts_under(path: Path) -> list[str]:
+    """Mount points at or below path, deepest first."""
+    prefix = str(path.resolve())
+    found = []
+    with open("/proc/self/mountinfo") as mountinfo:
+        for line in mountinfo:
+            point = line.split()[4].replace("\\040", " ")
+            if point == prefix or point.startswith(prefix + "/"):
+                found.append(point)
+    return sorted(found, reverse=True)
+
+
+def table(out: str) -> tuple[list[str], list[dict[str, str]]]:
+    """Split a Docker-style table (columns two or more spaces apart) into rows."""
+    lines = [line for line in out.splitlines() if line.strip()]
+    header = re.split(r"\s{2,}", lines[0].strip())
+    rows = [dict(zip(header, re.split(r"\s{2,}", line.strip()))) for line in lines[1:]]
+    return header, rows
+
+
+class Cluster:
+    """kran-controller + one kran-agent, restartable, and a way to run `kran`."""
+
+    def __init__(self, processes: Processes, workdir: Path) -> None:
+        self.processes = processes
+        self.controller_state = workdir / "controller"
+        self.agent_state = workdir / "agent"
+        self.controller_state.mkdir()
+        self.agent_state.mkdir()
+        self.hostname = "node-1"
+        self.labels = {"zone": "test"}
+        # Fixed for the cluster's life, so a restarted process comes back where it was.
+        self.controller_ports = {"port": free_port(), "metrics_port": free_port(),
+                                 "client_port": free_port(), "peer_port": free_port()}
+        self.agent_ports = {"port": free_port(), "metrics_port": free_port()}
+        self.controller: Controller = self._start_controller()
+        self.agent: Agent = self._start_agent()
+
+    def _start_controller(self) -> Controller:
+        return self.processes.controller(self.controller_state, node_ttl=NODE_TTL,
+                                         **self.controller_ports)
+
+    def _start_agent(self) -> Agent:
+        return self.processes.agent(self.agent_state, self.controller.address,
+                                    hostname=self.hostname, labels=self.labels,
+                                    **self.agent_ports)
+
+    @property
+    def address(self) -> str:
+        """The controller's gRPC address, host:port."""
+        return self.controller.address
+
+    def kran(self, *args: str, stdin: bytes | None = None,
+             env: dict[str, str] | None = None) -> Result:
+        """Run the installed `kran` against this cluster (through KRAN_HOST)."""
+        done = subprocess.run(
+            [str(BIN / "kran"), *args], input=stdin if stdin is not None else b"",
+            capture_output=True, timeout=KRAN_TIMEOUT,
+            env={**os.environ, "KRAN_HOST": self.address, **(env or {})},
+        )
+        result = Result(done.returncode, done.stdout.decode(errors="replace"),
+                        done.stderr.decode(errors="replace"), done.stdout)
+        # Whatever happened, a user never sees a traceback.
+        assert "Traceback" not in result.err, f"kran {' '.join(args)}:\n{result.err}"
+        return result
+
+    def ok(self, *args: str, stdin: bytes | None = None) -> str:
+        """Run `kran`, require exit status 0 and return its stdout."""
+        result = self.kran(*args, stdin=stdin)
+        assert result.code == 0, f"kran {' '.join(args)} exited {result.code}:\n{result.err}"
+        return result.out
+
+    def table(self, *args: str) -> tuple[list[str], list[dict[str, str]]]:
+        """Run `kran`, require success and split its table into header and rows."""
+        return table(self.ok(*args))
+
+    def nodes(self) -> list[dict[str, str]]:
+        """`kran node ls` as rows."""
+        return self.table("node", "ls")[1]
+
+    def wait_status(self, status: str, timeout: float = 30.0) -> dict[str, str]:
+        """Wait until the node shows status (Ready or Down); its `node ls` row."""
+        def row() -> dict[str, str] | None:
+            rows = [r for r in self.nodes() if r.get("HOSTNAME") == self.hostname]
+            return rows[0] if rows and rows[0].get("STATUS") == status else None
+        return wait_until(row, timeout, interval=0.3, what=f"node {self.hostname} {status}")
+
+    def start_agent(self) -> None:
+        """Start the agent again on its state directory and ports."""
+        self.agent = self._start_agent()
+
+    def restart_controller(self) -> None:
+        """SIGTERM the controller and start it again on the same state and ports."""
+        status = self.controller.stop()
+        assert status == 0, f"kran-controller exited {status}:\n{self.controller.output()}"
+        self.controller = self._start_controller()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A one-node cluster for one test module, with the node Ready."""
+    workdir = tmp_path_factory.mktemp("cluster")
+    processes = Processes(workdir)
+    try:
+        cluster = Cluster(processes, workdir)
+        cluster.wait_status("Ready")
+        yield cluster
+    finally:
+        processes.cleanup()
+        left = mounts_under(workdir)
+        for point in left:
+            subprocess.run(["umount", "-l", point], check=False)
+        assert not left, f"mounts left behind under {workdir}: {left}"
+
+
+@pytest.fixture(scope="session")
+def images_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The busybox and hello-world rootfs tarballs that deploy/images builds.
+
+    `make test` has built them into out/images (KRAN_IMAGES_DIR); run alone,
+    pytest builds them with the same script into a temporary directory.
+    """
+    given = os.environ.get("KRAN_IMAGES_DIR")
+    if given:
+        return Path(given)
+    out = tmp_path_factory.mktemp("images")
+    subprocess.run([str(ROOT / "deploy/images/build.sh"), str(out)], check=True,
+                   capture_output=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def busybox_tar(images_dir: Path) -> Path:
+    """Debian's static busybox with its applets, as a rootfs tarball."""
+    path = images_dir / "busybox.tar"
+    assert path.is_file(), f"{path} was not built"
+    return path
+
+
+@pytest.fixture(scope="session")
+def hello_tar(images_dir: Path) -> Path:
+    """The static /hello program, as a rootfs tarball."""
+    path = images_dir / "hello-world.tar"
+    assert path.is_file(), f"{path} was not built"
+    return path

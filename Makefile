@@ -25,7 +25,8 @@ deps: apt venv
 
 # apt: Debian packages, installed once (a stamp file records it).
 apt: .stamps/apt
-.stamps/apt:
+# Depends on the Makefile so a package added to APT_PACKAGES gets installed.
+.stamps/apt: Makefile
 	@mkdir -p .stamps
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

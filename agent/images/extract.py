@@ -15,7 +15,6 @@ the kernel write the overlay whiteout into the upper directory.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 import shutil
@@ -23,6 +22,7 @@ import stat
 import tarfile
 from pathlib import Path
 
+from agent.linux import open_in_root
 from kran import errors
 
 WHITEOUT_PREFIX = ".wh."
@@ -30,9 +30,6 @@ OPAQUE_WHITEOUT = ".wh..wh..opq"
 # aufs bookkeeping (".wh..wh.plnk/" and the like); moby skips it too.
 AUFS_META_PREFIX = ".wh..wh."
 
-_SYS_OPENAT2 = 437  # the same number on every Linux architecture
-_RESOLVE_NO_MAGICLINKS = 0x02
-_RESOLVE_IN_ROOT = 0x10
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _COPY_CHUNK = 1 << 20
 # Host problems (disk full, I/O error) are not the archive's fault; anything
@@ -40,33 +37,6 @@ _COPY_CHUNK = 1 << 20
 _HOST_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.ENOMEM})
 # Overlay keeps its own state in these; a layer must not forge it.
 _FORBIDDEN_XATTR_PREFIXES = ("trusted.overlay.", "user.overlay.")
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.syscall.restype = ctypes.c_long
-
-
-class _OpenHow(ctypes.Structure):
-    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
-
-
-def open_in_root(root_fd: int, path: str, flags: int = _DIR_FLAGS) -> int:
-    """Open `path` relative to `root_fd`, resolving every component inside it.
-
-    Symlinks are followed, but `..` stops at the root and absolute targets
-    start from it, as if the process were chrooted there.
-    """
-    how = _OpenHow(flags=flags, mode=0, resolve=_RESOLVE_IN_ROOT | _RESOLVE_NO_MAGICLINKS)
-    encoded = os.fsencode(path or ".")
-    while True:
-        fd = _libc.syscall(ctypes.c_long(_SYS_OPENAT2), ctypes.c_int(root_fd), ctypes.c_char_p(encoded),
-                           ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how)))
-        if fd >= 0:
-            return fd
-        err = ctypes.get_errno()
-        # EAGAIN: a concurrent rename somewhere in the tree; the kernel asks for a retry.
-        if err not in (errno.EINTR, errno.EAGAIN):
-            raise OSError(err, os.strerror(err), path)
-
 
 class LayerError(Exception):
     """A member the extractor refuses; becomes errors.InvalidArgument."""

@@ -15,17 +15,14 @@ an overlay mount of its parents with the new diff dir as upper dir, so lower
 symlinks (`lib -> usr/lib`) are followed inside the root and deletions become
 overlay whiteouts written by the kernel.
 
-Overlays are mounted with the new mount API (fsopen/fsconfig/fsmount), which
-adds lower dirs one by one (`lowerdir+`, Linux 6.8) and so has no limit from
-the one-page option string of mount(2).
+Overlays are mounted with agent.linux.mount_overlay (the new mount API, so no
+limit on the number of layers from mount(2)'s one-page option string).
 """
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import json
-import os
 import re
 import shutil
 import tempfile
@@ -34,26 +31,13 @@ from hashlib import sha256
 from pathlib import Path
 
 from agent.images.extract import extract_layer
+from agent.linux import mount_overlay, mounts_below, syncfs, unmount
 from kran import errors
 
 _DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
 _HEX = re.compile(r"^[a-f0-9]{64}$")
 _TMP_PREFIX = ".tmp-"
 _MNT_PREFIX = ".mnt-"
-
-# Syscall numbers of the new mount API are the same on every architecture.
-_SYS_FSOPEN, _SYS_FSCONFIG, _SYS_FSMOUNT, _SYS_MOVE_MOUNT = 430, 431, 432, 429
-_FSOPEN_CLOEXEC = 0x1
-_FSCONFIG_SET_STRING = 1
-_FSCONFIG_CMD_CREATE = 6
-_FSMOUNT_CLOEXEC = 0x1
-_MOUNT_ATTR_RDONLY, _MOUNT_ATTR_NOSUID, _MOUNT_ATTR_NODEV = 0x1, 0x2, 0x4
-_MOVE_MOUNT_F_EMPTY_PATH = 0x4
-_MNT_DETACH = 0x2
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.syscall.restype = ctypes.c_long
-
 
 def chain_id(parent: str | None, diff_id: str) -> str:
     """The chain id of a layer: its diff id for a base layer, else sha256("<parent> <diff_id>")."""
@@ -70,81 +54,6 @@ class LayerInfo:
     diff_id: str
     parent: str | None
     size: int
-
-
-def _syscall(number: int, *args: object) -> int:
-    result = _libc.syscall(ctypes.c_long(number), *args)
-    if result < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-    return result
-
-
-def _fs_log(fs_fd: int) -> str:
-    """The messages the kernel queued on an fs context (why fsconfig refused)."""
-    lines = []
-    while True:
-        try:
-            lines.append(os.read(fs_fd, 4096).decode(errors="replace").strip())
-        except OSError:
-            return "; ".join(lines)
-
-
-def mount_overlay(target: Path, lowers: list[Path], upper: Path | None = None,
-                  work: Path | None = None) -> None:
-    """Mount an overlay at `target`: `lowers` top first, read-only unless `upper`/`work` are given.
-
-    Without an upper dir the kernel wants at least two lowers; mount one
-    layer's view with an (empty) upper dir, or use its diff dir directly.
-
-    Mounted nosuid and nodev; redirect_dir, index and metacopy are off so an
-    upper dir stays a plain directory usable as a lower dir of later layers.
-    """
-    fs_fd = _syscall(_SYS_FSOPEN, b"overlay", ctypes.c_uint(_FSOPEN_CLOEXEC))
-    try:
-        options: list[tuple[str, str]] = [("lowerdir+", str(p)) for p in lowers]
-        if upper is not None:
-            options += [("upperdir", str(upper)), ("workdir", str(work))]
-        options += [("redirect_dir", "off"), ("index", "off"), ("metacopy", "off")]
-        try:
-            for key, value in options:
-                _syscall(_SYS_FSCONFIG, ctypes.c_int(fs_fd), ctypes.c_uint(_FSCONFIG_SET_STRING),
-                         ctypes.c_char_p(key.encode()), ctypes.c_char_p(os.fsencode(value)), ctypes.c_int(0))
-            _syscall(_SYS_FSCONFIG, ctypes.c_int(fs_fd), ctypes.c_uint(_FSCONFIG_CMD_CREATE),
-                     None, None, ctypes.c_int(0))
-        except OSError as exc:
-            detail = _fs_log(fs_fd)
-            raise OSError(exc.errno, f"overlay mount at {target}: {exc.strerror}"
-                          + (f" ({detail})" if detail else "")) from None
-        attrs = _MOUNT_ATTR_NOSUID | _MOUNT_ATTR_NODEV | (0 if upper is not None else _MOUNT_ATTR_RDONLY)
-        mnt_fd = _syscall(_SYS_FSMOUNT, ctypes.c_int(fs_fd), ctypes.c_uint(_FSMOUNT_CLOEXEC), ctypes.c_uint(attrs))
-    finally:
-        os.close(fs_fd)
-    try:
-        _syscall(_SYS_MOVE_MOUNT, ctypes.c_int(mnt_fd), ctypes.c_char_p(b""), ctypes.c_int(-1),
-                 ctypes.c_char_p(os.fsencode(str(target))), ctypes.c_uint(_MOVE_MOUNT_F_EMPTY_PATH))
-    finally:
-        os.close(mnt_fd)
-
-
-def unmount(target: Path) -> None:
-    """Detach the mount at `target` (lazily, so open files cannot keep it busy)."""
-    if _libc.umount2(os.fsencode(str(target)), ctypes.c_int(_MNT_DETACH)) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"unmount {target}: {os.strerror(err)}")
-
-
-def mounts_below(root: Path) -> list[Path]:
-    """Mount points strictly below `root`, deepest first."""
-    prefix = str(root).rstrip("/") + "/"
-    found = []
-    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
-        for line in f:
-            # Field 5 is the mount point, with space, tab, newline and backslash octal-escaped.
-            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), line.split()[4])
-            if point.startswith(prefix):
-                found.append(Path(point))
-    return sorted(found, key=lambda p: len(p.parts), reverse=True)
 
 
 def _check_digest(kind: str, value: str) -> None:
@@ -227,7 +136,7 @@ class LayerStore:
                 size = self._extract_over(parent, tar_path, diff, staging / "work")
             info = LayerInfo(chain_id=cid, diff_id=diff_id, parent=parent, size=size)
             (layer / "layer.json").write_text(json.dumps(asdict(info)))
-            _syncfs(staging)
+            syncfs(staging)
             try:
                 layer.rename(self._layer_dir(cid))
             except OSError as exc:
@@ -260,13 +169,3 @@ class LayerStore:
         doomed = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=self.root))
         path.rename(doomed / "layer")
         shutil.rmtree(doomed)
-
-
-def _syncfs(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        if _libc.syncfs(fd) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"syncfs {path}: {os.strerror(err)}")
-    finally:
-        os.close(fd)

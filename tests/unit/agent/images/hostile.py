@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.images.layers import mounts_below, unmount
+from agent.linux import mounts_below, unmount
 
 MTIME = 1_600_000_000
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.images.layers import LayerInfo, LayerStore, mounts_below, chain_id, mount_overlay, unmount
+from agent.images.layers import LayerInfo, LayerStore, chain_id
+from agent.linux import mount_overlay, mounts_below, unmount
 from hostile import directory, hardlink, reg, symlink, whiteout, write_tar
 from hostile import sandbox  # noqa: F401  (the fixture)
 from kran import errors

@@ -23,9 +23,10 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from kran.api.v1 import containers_pb2 as kran_dot_api_dot_v1_dot_containers__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17kran/api/v1/nodes.proto\x12\x0bkran.api.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x92\x02\n\x0fNodeDescription\x12\x10\n\x08hostname\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0c\n\x04\x63pus\x18\x03 \x01(\x05\x12\x14\n\x0cmemory_bytes\x18\x04 \x01(\x03\x12\n\n\x02os\x18\x05 \x01(\t\x12\x14\n\x0c\x61rchitecture\x18\x06 \x01(\t\x12\x16\n\x0ekernel_version\x18\x07 \x01(\t\x12\x15\n\ragent_version\x18\x08 \x01(\t\x12\x38\n\x06labels\x18\t \x03(\x0b\x32(.kran.api.v1.NodeDescription.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xf9\x02\n\x04Node\x12\n\n\x02id\x18\x01 \x01(\t\x12\x31\n\x0b\x64\x65scription\x18\x02 \x01(\x0b\x32\x1c.kran.api.v1.NodeDescription\x12\'\n\x06status\x18\x03 \x01(\x0e\x32\x17.kran.api.v1.NodeStatus\x12\x33\n\x0c\x61vailability\x18\x04 \x01(\x0e\x32\x1d.kran.api.v1.NodeAvailability\x12-\n\x06labels\x18\x05 \x03(\x0b\x32\x1d.kran.api.v1.Node.LabelsEntry\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0estatus_message\x18\x08 \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x12\n\x10ListNodesRequest\"5\n\x11ListNodesResponse\x12 \n\x05nodes\x18\x01 \x03(\x0b\x32\x11.kran.api.v1.Node\"\"\n\x12InspectNodeRequest\x12\x0c\n\x04node\x18\x01 \x01(\t\"U\n\x0fRegisterRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x31\n\x0b\x64\x65scription\x18\x02 \x01(\x0b\x32\x1c.kran.api.v1.NodeDescription\"V\n\x10RegisterResponse\x12\x10\n\x08lease_id\x18\x01 \x01(\x03\x12\x1b\n\x13heartbeat_period_ms\x18\x02 \x01(\x05\x12\x13\n\x0bttl_seconds\x18\x03 \x01(\x05\"5\n\x10HeartbeatRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x10\n\x08lease_id\x18\x02 \x01(\x03\"\x13\n\x11HeartbeatResponse*R\n\nNodeStatus\x12\x17\n\x13NODE_STATUS_UNKNOWN\x10\x00\x12\x15\n\x11NODE_STATUS_READY\x10\x01\x12\x14\n\x10NODE_STATUS_DOWN\x10\x02*j\n\x10NodeAvailability\x12\x1c\n\x18NODE_AVAILABILITY_ACTIVE\x10\x00\x12\x1b\n\x17NODE_AVAILABILITY_PAUSE\x10\x01\x12\x1b\n\x17NODE_AVAILABILITY_DRAIN\x10\x02\x32\x8d\x01\n\x05Nodes\x12\x45\n\x04List\x12\x1d.kran.api.v1.ListNodesRequest\x1a\x1e.kran.api.v1.ListNodesResponse\x12=\n\x07Inspect\x12\x1f.kran.api.v1.InspectNodeRequest\x1a\x11.kran.api.v1.Node2\xa1\x01\n\nDispatcher\x12G\n\x08Register\x12\x1c.kran.api.v1.RegisterRequest\x1a\x1d.kran.api.v1.RegisterResponse\x12J\n\tHeartbeat\x12\x1d.kran.api.v1.HeartbeatRequest\x1a\x1e.kran.api.v1.HeartbeatResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17kran/api/v1/nodes.proto\x12\x0bkran.api.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ckran/api/v1/containers.proto\"\x92\x02\n\x0fNodeDescription\x12\x10\n\x08hostname\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0c\n\x04\x63pus\x18\x03 \x01(\x05\x12\x14\n\x0cmemory_bytes\x18\x04 \x01(\x03\x12\n\n\x02os\x18\x05 \x01(\t\x12\x14\n\x0c\x61rchitecture\x18\x06 \x01(\t\x12\x16\n\x0ekernel_version\x18\x07 \x01(\t\x12\x15\n\ragent_version\x18\x08 \x01(\t\x12\x38\n\x06labels\x18\t \x03(\x0b\x32(.kran.api.v1.NodeDescription.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xf9\x02\n\x04Node\x12\n\n\x02id\x18\x01 \x01(\t\x12\x31\n\x0b\x64\x65scription\x18\x02 \x01(\x0b\x32\x1c.kran.api.v1.NodeDescription\x12\'\n\x06status\x18\x03 \x01(\x0e\x32\x17.kran.api.v1.NodeStatus\x12\x33\n\x0c\x61vailability\x18\x04 \x01(\x0e\x32\x1d.kran.api.v1.NodeAvailability\x12-\n\x06labels\x18\x05 \x03(\x0b\x32\x1d.kran.api.v1.Node.LabelsEntry\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0estatus_message\x18\x08 \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x12\n\x10ListNodesRequest\"5\n\x11ListNodesResponse\x12 \n\x05nodes\x18\x01 \x03(\x0b\x32\x11.kran.api.v1.Node\"\"\n\x12InspectNodeRequest\x12\x0c\n\x04node\x18\x01 \x01(\t\"U\n\x0fRegisterRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x31\n\x0b\x64\x65scription\x18\x02 \x01(\x0b\x32\x1c.kran.api.v1.NodeDescription\"V\n\x10RegisterResponse\x12\x10\n\x08lease_id\x18\x01 \x01(\x03\x12\x1b\n\x13heartbeat_period_ms\x18\x02 \x01(\x05\x12\x13\n\x0bttl_seconds\x18\x03 \x01(\x05\"5\n\x10HeartbeatRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x10\n\x08lease_id\x18\x02 \x01(\x03\"\x13\n\x11HeartbeatResponse\"Z\n\x0f\x43ontainerReport\x12\n\n\x02id\x18\x01 \x01(\t\x12*\n\x05state\x18\x02 \x01(\x0b\x32\x1b.kran.api.v1.ContainerState\x12\x0f\n\x07removed\x18\x03 \x01(\x08\"j\n\x17ReportContainersRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x30\n\ncontainers\x18\x02 \x03(\x0b\x32\x1c.kran.api.v1.ContainerReport\x12\x0c\n\x04\x66ull\x18\x03 \x01(\x08\"\x1a\n\x18ReportContainersResponse*R\n\nNodeStatus\x12\x17\n\x13NODE_STATUS_UNKNOWN\x10\x00\x12\x15\n\x11NODE_STATUS_READY\x10\x01\x12\x14\n\x10NODE_STATUS_DOWN\x10\x02*j\n\x10NodeAvailability\x12\x1c\n\x18NODE_AVAILABILITY_ACTIVE\x10\x00\x12\x1b\n\x17NODE_AVAILABILITY_PAUSE\x10\x01\x12\x1b\n\x17NODE_AVAILABILITY_DRAIN\x10\x02\x32\x8d\x01\n\x05Nodes\x12\x45\n\x04List\x12\x1d.kran.api.v1.ListNodesRequest\x1a\x1e.kran.api.v1.ListNodesResponse\x12=\n\x07Inspect\x12\x1f.kran.api.v1.InspectNodeRequest\x1a\x11.kran.api.v1.Node2\x82\x02\n\nDispatcher\x12G\n\x08Register\x12\x1c.kran.api.v1.RegisterRequest\x1a\x1d.kran.api.v1.RegisterResponse\x12J\n\tHeartbeat\x12\x1d.kran.api.v1.HeartbeatRequest\x1a\x1e.kran.api.v1.HeartbeatResponse\x12_\n\x10ReportContainers\x12$.kran.api.v1.ReportContainersRequest\x1a%.kran.api.v1.ReportContainersResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,34 +37,40 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_NODEDESCRIPTION_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_NODE_LABELSENTRY']._loaded_options = None
   _globals['_NODE_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_NODESTATUS']._serialized_start=1092
-  _globals['_NODESTATUS']._serialized_end=1174
-  _globals['_NODEAVAILABILITY']._serialized_start=1176
-  _globals['_NODEAVAILABILITY']._serialized_end=1282
-  _globals['_NODEDESCRIPTION']._serialized_start=74
-  _globals['_NODEDESCRIPTION']._serialized_end=348
-  _globals['_NODEDESCRIPTION_LABELSENTRY']._serialized_start=303
-  _globals['_NODEDESCRIPTION_LABELSENTRY']._serialized_end=348
-  _globals['_NODE']._serialized_start=351
-  _globals['_NODE']._serialized_end=728
-  _globals['_NODE_LABELSENTRY']._serialized_start=303
-  _globals['_NODE_LABELSENTRY']._serialized_end=348
-  _globals['_LISTNODESREQUEST']._serialized_start=730
-  _globals['_LISTNODESREQUEST']._serialized_end=748
-  _globals['_LISTNODESRESPONSE']._serialized_start=750
-  _globals['_LISTNODESRESPONSE']._serialized_end=803
-  _globals['_INSPECTNODEREQUEST']._serialized_start=805
-  _globals['_INSPECTNODEREQUEST']._serialized_end=839
-  _globals['_REGISTERREQUEST']._serialized_start=841
-  _globals['_REGISTERREQUEST']._serialized_end=926
-  _globals['_REGISTERRESPONSE']._serialized_start=928
-  _globals['_REGISTERRESPONSE']._serialized_end=1014
-  _globals['_HEARTBEATREQUEST']._serialized_start=1016
-  _globals['_HEARTBEATREQUEST']._serialized_end=1069
-  _globals['_HEARTBEATRESPONSE']._serialized_start=1071
-  _globals['_HEARTBEATRESPONSE']._serialized_end=1090
-  _globals['_NODES']._serialized_start=1285
-  _globals['_NODES']._serialized_end=1426
-  _globals['_DISPATCHER']._serialized_start=1429
-  _globals['_DISPATCHER']._serialized_end=1590
+  _globals['_NODESTATUS']._serialized_start=1350
+  _globals['_NODESTATUS']._serialized_end=1432
+  _globals['_NODEAVAILABILITY']._serialized_start=1434
+  _globals['_NODEAVAILABILITY']._serialized_end=1540
+  _globals['_NODEDESCRIPTION']._serialized_start=104
+  _globals['_NODEDESCRIPTION']._serialized_end=378
+  _globals['_NODEDESCRIPTION_LABELSENTRY']._serialized_start=333
+  _globals['_NODEDESCRIPTION_LABELSENTRY']._serialized_end=378
+  _globals['_NODE']._serialized_start=381
+  _globals['_NODE']._serialized_end=758
+  _globals['_NODE_LABELSENTRY']._serialized_start=333
+  _globals['_NODE_LABELSENTRY']._serialized_end=378
+  _globals['_LISTNODESREQUEST']._serialized_start=760
+  _globals['_LISTNODESREQUEST']._serialized_end=778
+  _globals['_LISTNODESRESPONSE']._serialized_start=780
+  _globals['_LISTNODESRESPONSE']._serialized_end=833
+  _globals['_INSPECTNODEREQUEST']._serialized_start=835
+  _globals['_INSPECTNODEREQUEST']._serialized_end=869
+  _globals['_REGISTERREQUEST']._serialized_start=871
+  _globals['_REGISTERREQUEST']._serialized_end=956
+  _globals['_REGISTERRESPONSE']._serialized_start=958
+  _globals['_REGISTERRESPONSE']._serialized_end=1044
+  _globals['_HEARTBEATREQUEST']._serialized_start=1046
+  _globals['_HEARTBEATREQUEST']._serialized_end=1099
+  _globals['_HEARTBEATRESPONSE']._serialized_start=1101
+  _globals['_HEARTBEATRESPONSE']._serialized_end=1120
+  _globals['_CONTAINERREPORT']._serialized_start=1122
+  _globals['_CONTAINERREPORT']._serialized_end=1212
+  _globals['_REPORTCONTAINERSREQUEST']._serialized_start=1214
+  _globals['_REPORTCONTAINERSREQUEST']._serialized_end=1320
+  _globals['_REPORTCONTAINERSRESPONSE']._serialized_start=1322
+  _globals['_REPORTCONTAINERSRESPONSE']._serialized_end=1348
+  _globals['_NODES']._serialized_start=1543
+  _globals['_NODES']._serialized_end=1684
+  _globals['_DISPATCHER']._serialized_start=1687
+  _globals['_DISPATCHER']._serialized_end=1945
 # @@protoc_insertion_point(module_scope)

@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from kran.api.v1 import containers_pb2 as _containers_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -127,5 +128,29 @@ class HeartbeatRequest(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., lease_id: _Optional[int] = ...) -> None: ...
 
 class HeartbeatResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ContainerReport(_message.Message):
+    __slots__ = ("id", "state", "removed")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    state: _containers_pb2.ContainerState
+    removed: bool
+    def __init__(self, id: _Optional[str] = ..., state: _Optional[_Union[_containers_pb2.ContainerState, _Mapping]] = ..., removed: _Optional[bool] = ...) -> None: ...
+
+class ReportContainersRequest(_message.Message):
+    __slots__ = ("node_id", "containers", "full")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTAINERS_FIELD_NUMBER: _ClassVar[int]
+    FULL_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    containers: _containers.RepeatedCompositeFieldContainer[ContainerReport]
+    full: bool
+    def __init__(self, node_id: _Optional[str] = ..., containers: _Optional[_Iterable[_Union[ContainerReport, _Mapping]]] = ..., full: _Optional[bool] = ...) -> None: ...
+
+class ReportContainersResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

@@ -163,6 +163,11 @@ class DispatcherStub:
                 request_serializer=kran_dot_api_dot_v1_dot_nodes__pb2.HeartbeatRequest.SerializeToString,
                 response_deserializer=kran_dot_api_dot_v1_dot_nodes__pb2.HeartbeatResponse.FromString,
                 _registered_method=True)
+        self.ReportContainers = channel.unary_unary(
+                '/kran.api.v1.Dispatcher/ReportContainers',
+                request_serializer=kran_dot_api_dot_v1_dot_nodes__pb2.ReportContainersRequest.SerializeToString,
+                response_deserializer=kran_dot_api_dot_v1_dot_nodes__pb2.ReportContainersResponse.FromString,
+                _registered_method=True)
 
 
 class DispatcherServicer:
@@ -183,6 +188,15 @@ class DispatcherServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReportContainers(self, request, context):
+        """ReportContainers carries the observed state of the node's containers.
+        After a registration the agent sends all of them with `full` set, and
+        the controller marks the node's other containers as gone.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DispatcherServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -195,6 +209,11 @@ def add_DispatcherServicer_to_server(servicer, server):
                     servicer.Heartbeat,
                     request_deserializer=kran_dot_api_dot_v1_dot_nodes__pb2.HeartbeatRequest.FromString,
                     response_serializer=kran_dot_api_dot_v1_dot_nodes__pb2.HeartbeatResponse.SerializeToString,
+            ),
+            'ReportContainers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportContainers,
+                    request_deserializer=kran_dot_api_dot_v1_dot_nodes__pb2.ReportContainersRequest.FromString,
+                    response_serializer=kran_dot_api_dot_v1_dot_nodes__pb2.ReportContainersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -254,6 +273,33 @@ class Dispatcher:
             '/kran.api.v1.Dispatcher/Heartbeat',
             kran_dot_api_dot_v1_dot_nodes__pb2.HeartbeatRequest.SerializeToString,
             kran_dot_api_dot_v1_dot_nodes__pb2.HeartbeatResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportContainers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kran.api.v1.Dispatcher/ReportContainers',
+            kran_dot_api_dot_v1_dot_nodes__pb2.ReportContainersRequest.SerializeToString,
+            kran_dot_api_dot_v1_dot_nodes__pb2.ReportContainersResponse.FromString,
             options,
             channel_credentials,
             insecure,

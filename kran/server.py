@@ -24,34 +24,44 @@ from kran.metrics import RPC_HANDLED, RPC_SECONDS
 log = logging.getLogger(__name__)
 
 
-class _Outcome:
-    """Records the status code a call ended with."""
+class _Call:
+    """One call as the interceptor sees it: timed, its exception turned into a status."""
 
-    def __init__(self) -> None:
+    def __init__(self, method: str, context: grpc.aio.ServicerContext) -> None:
+        self.method, self.context = method, context
         self.code = grpc.StatusCode.OK
 
+    async def __aenter__(self) -> "_Call":
+        self.started = time.perf_counter()
+        return self
 
-async def _fail(context: grpc.aio.ServicerContext, method: str, exc: BaseException,
-                outcome: _Outcome) -> None:
-    """Abort the call with the status that exc stands for."""
-    if isinstance(exc, KranError):
-        outcome.code = exc.code
-        await context.abort(exc.code, exc.message)
-    if isinstance(exc, grpc.aio.AioRpcError):
-        # A downstream call (controller -> agent) failed: pass its status on.
-        outcome.code = exc.code()
-        await context.abort(exc.code(), exc.details() or exc.code().name)
-    incident = uuid.uuid4().hex[:12]
-    log.error("internal error in %s (incident %s)", method, incident, exc_info=exc)
-    outcome.code = grpc.StatusCode.INTERNAL
-    await context.abort(grpc.StatusCode.INTERNAL,
-                        f"internal error (incident {incident}); see the server log")
+    async def __aexit__(self, exc_type: type | None, exc: BaseException | None, tb: Any) -> bool:
+        try:
+            if isinstance(exc, asyncio.CancelledError):
+                self.code = grpc.StatusCode.CANCELLED
+            elif exc is not None and _is_abort(exc):
+                self.code = self.context.code() or grpc.StatusCode.UNKNOWN
+            elif isinstance(exc, Exception):
+                await self._fail(exc)
+            return False
+        finally:
+            RPC_SECONDS.labels(self.method, self.code.name).observe(time.perf_counter() - self.started)
+            RPC_HANDLED.labels(self.method, self.code.name).inc()
 
-
-def _observe(method: str, started: float, outcome: _Outcome) -> None:
-    code = outcome.code.name
-    RPC_SECONDS.labels(method, code).observe(time.perf_counter() - started)
-    RPC_HANDLED.labels(method, code).inc()
+    async def _fail(self, exc: Exception) -> None:
+        """Abort the call with the status that exc stands for."""
+        if isinstance(exc, KranError):
+            self.code = exc.code
+            await self.context.abort(exc.code, exc.message)
+        if isinstance(exc, grpc.aio.AioRpcError):
+            # A downstream call (controller -> agent) failed: pass its status on.
+            self.code = exc.code()
+            await self.context.abort(exc.code(), exc.details() or exc.code().name)
+        incident = uuid.uuid4().hex[:12]
+        log.error("internal error in %s (incident %s)", self.method, incident, exc_info=exc)
+        self.code = grpc.StatusCode.INTERNAL
+        await self.context.abort(grpc.StatusCode.INTERNAL,
+                                 f"internal error (incident {incident}); see the server log")
 
 
 def _is_abort(exc: BaseException) -> bool:
@@ -71,19 +81,8 @@ class ErrorsAndMetrics(grpc.aio.ServerInterceptor):
             inner = handler.unary_unary or handler.stream_unary
 
             async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                outcome, started = _Outcome(), time.perf_counter()
-                try:
+                async with _Call(method, context):
                     return await inner(request, context)
-                except asyncio.CancelledError:
-                    outcome.code = grpc.StatusCode.CANCELLED
-                    raise
-                except Exception as exc:  # noqa: BLE001 - mapped to a status
-                    if _is_abort(exc):
-                        outcome.code = context.code() or grpc.StatusCode.UNKNOWN
-                        raise
-                    await _fail(context, method, exc, outcome)
-                finally:
-                    _observe(method, started, outcome)
 
             factory = (grpc.unary_unary_rpc_method_handler if handler.unary_unary
                        else grpc.stream_unary_rpc_method_handler)
@@ -93,20 +92,9 @@ class ErrorsAndMetrics(grpc.aio.ServerInterceptor):
         inner = handler.unary_stream or handler.stream_stream
 
         async def streaming(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            outcome, started = _Outcome(), time.perf_counter()
-            try:
+            async with _Call(method, context):
                 async for item in inner(request, context):
                     yield item
-            except asyncio.CancelledError:
-                outcome.code = grpc.StatusCode.CANCELLED
-                raise
-            except Exception as exc:  # noqa: BLE001 - mapped to a status
-                if _is_abort(exc):
-                    outcome.code = context.code() or grpc.StatusCode.UNKNOWN
-                    raise
-                await _fail(context, method, exc, outcome)
-            finally:
-                _observe(method, started, outcome)
 
         factory = (grpc.unary_stream_rpc_method_handler if handler.unary_stream
                    else grpc.stream_stream_rpc_method_handler)

@@ -7,6 +7,7 @@
 #   make unit    unit tests only
 #   make images  build the busybox and hello-world rootfs tarballs into out/images
 #   make proto   regenerate kran/api/v1 from proto/
+#   make bench   start-latency and memory figures against runc and docker (BENCHMARKS.md)
 #   make clean   remove out/ and the install stamps
 SHELL := /bin/bash
 VENV ?= .venv
@@ -19,7 +20,7 @@ IMAGES_DIR := out/images
 IMAGES := $(IMAGES_DIR)/busybox.tar $(IMAGES_DIR)/hello-world.tar
 PYTEST := $(VENV)/bin/pytest -q -p no:cacheprovider
 
-.PHONY: deps apt venv proto images test unit integration up down clean
+.PHONY: deps apt venv proto images test unit integration up down bench bench-deps clean
 
 deps: apt venv
 
@@ -61,6 +62,17 @@ unit: deps
 
 integration: deps images
 	KRAN_IMAGES_DIR=$(CURDIR)/$(IMAGES_DIR) $(PYTEST) tests/integration
+
+# The bench compares with docker: docker.io is installed for it alone (never for make test),
+# and bench/install_docker.sh keeps its system service from starting.
+bench-deps: .stamps/docker
+.stamps/docker: bench/install_docker.sh | .stamps/apt
+	bench/install_docker.sh
+	@touch $@
+
+# BENCH_ARGS passes options, e.g. make bench BENCH_ARGS="--phases agent --runs 20".
+bench: deps images bench-deps
+	$(PY) -m bench.start_latency $(BENCH_ARGS)
 
 up: deps images
 	@KRAN_VENV=$(CURDIR)/$(VENV) KRAN_IMAGES_DIR=$(CURDIR)/$(IMAGES_DIR) deploy/up.sh

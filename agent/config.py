@@ -34,6 +34,7 @@ class AgentConfig:
     hostname: str
     labels: dict[str, str] = field(default_factory=dict)
     log_level: str = "info"
+    cgroup_parent: str = "kran"  # containers' cgroups go under <hierarchy>/<cgroup_parent>/<id>
 
 
 def new_node_id() -> str:
@@ -85,11 +86,19 @@ def _labels(items: list[str]) -> dict[str, str]:
     return labels
 
 
+def _cgroup_parent(value: str) -> str:
+    parent = value.strip().strip("/")
+    if not parent or any(part in ("", ".", "..") for part in parent.split("/")):
+        raise errors.InvalidArgument(
+            f"--cgroup-parent {value!r}: expected a cgroup path such as kran or system.slice/kran")
+    return parent
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser, with defaults taken from the environment."""
     p = argparse.ArgumentParser(
         prog="kran-agent",
-        description="kran's per-host agent: this host's images (and soon containers).",
+        description="kran's per-host agent: this host's images and containers.",
         epilog=f"KRAN_CONTROLLER sets --controller; {ENV_PREFIX}<FLAG> sets the other flags.")
     p.add_argument("--controller", default=os.environ.get("KRAN_CONTROLLER", defaults.DEFAULT_HOST),
                    help="controller gRPC address (default %(default)s)")
@@ -102,11 +111,13 @@ def parser() -> argparse.ArgumentParser:
                    default=_env("metrics_addr", f"0.0.0.0:{defaults.AGENT_METRICS_PORT}"),
                    help='Prometheus /metrics address; "" or "none" disables (default %(default)s)')
     p.add_argument("--state-dir", default=_env("state_dir", defaults.AGENT_STATE_DIR),
-                   help="state directory (node id, images) (default %(default)s)")
+                   help="state directory (node id, images, containers) (default %(default)s)")
     p.add_argument("--hostname", default=_env("hostname", socket.gethostname()),
                    help="node name to report (default: this host's name)")
     p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
                    help="engine label to report (repeatable)")
+    p.add_argument("--cgroup-parent", default=_env("cgroup_parent", "kran"),
+                   help="cgroup under which containers' cgroups are made (default %(default)s)")
     p.add_argument("--log-level", default=_env("log_level", "info"),
                    choices=["debug", "info", "warning", "error"])
     return p
@@ -132,8 +143,9 @@ def parse(argv: list[str] | None = None) -> AgentConfig:
         advertise_addr=advertise,
         metrics_addr="" if metrics.lower() in ("", "none") else _address(
             metrics, defaults.AGENT_METRICS_PORT, "--metrics-addr"),
-        state_dir=Path(args.state_dir),
+        state_dir=Path(args.state_dir).absolute(),
         hostname=args.hostname.strip(),
         labels=_labels(args.label),
         log_level=args.log_level,
+        cgroup_parent=_cgroup_parent(args.cgroup_parent),
     )

@@ -14,6 +14,11 @@ from pathlib import Path
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
+# CDLL looks a function up on its first use; do it here, at import, so the
+# processes the forkserver forks share the function objects instead of each
+# making (and paying for) its own.
+for _name in ("prctl", "unshare", "setns", "mount", "umount2", "capset", "syncfs"):
+    getattr(_libc, _name)
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -66,6 +71,14 @@ def _check(result: int, what: str, *paths: object) -> int:
 def unshare(flags: int) -> None:
     """Move this process into new namespaces (CLONE_NEW* flags)."""
     _check(_libc.unshare(ctypes.c_int(flags)), "unshare")
+
+
+def setns(fd: int, nstype: int = 0) -> None:
+    """Move this process into the namespace `fd` refers to (/proc/PID/ns/*).
+
+    A pid namespace applies to the children forked afterwards, not to the caller.
+    """
+    _check(_libc.setns(ctypes.c_int(fd), ctypes.c_int(nstype)), "setns")
 
 
 def mount(source: str | None, target: str, fstype: str | None, flags: int = 0, data: str | None = None) -> None:
@@ -204,8 +217,7 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 
 
 def set_name(name: str) -> None:
     """Set this thread's comm (what ps shows), at most 15 bytes."""
-    buf = ctypes.create_string_buffer(name.encode()[:15])
-    _check(_libc.prctl(ctypes.c_int(PR_SET_NAME), buf, 0, 0, 0), "prctl(PR_SET_NAME)")
+    _check(_libc.prctl(ctypes.c_int(PR_SET_NAME), name.encode()[:15], 0, 0, 0), "prctl(PR_SET_NAME)")
 
 
 class _CapHeader(ctypes.Structure):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from prometheus_client import Gauge
 
@@ -31,4 +32,19 @@ async def keep_image_gauges(store: ImageStore, interval: float = REFRESH_INTERVA
         else:
             IMAGES.set(count)
             IMAGE_BYTES.set(size)
+        await asyncio.sleep(interval)
+
+
+CONTAINERS = Gauge("kran_containers", "Containers on this node, by state", ["state"])
+CONTAINER_STATES = ("created", "running", "paused", "restarting", "removing", "exited", "dead")
+CONTAINER_REFRESH_INTERVAL = 1.0
+
+
+async def keep_container_gauges(counts: Callable[[], dict[str, int]],
+                                interval: float = CONTAINER_REFRESH_INTERVAL) -> None:
+    """Refresh kran_containers{state} from counts() (the manager's) until cancelled."""
+    while True:
+        current = counts()
+        for state in {*CONTAINER_STATES, *current}:
+            CONTAINERS.labels(state).set(current.get(state, 0))
         await asyncio.sleep(interval)

@@ -1,10 +1,16 @@
-"""The agent's side of presence: register with the controller, then heartbeat.
+"""The agent's side of presence: register with the controller, heartbeat, report containers.
 
 The loop never gives up: while the controller is down it retries with a
 backoff; a heartbeat answered NOT_FOUND (the lease expired, or the
 controller's etcd was reset) leads to a new registration under the same
 node id. Stopping the loop lets the lease run out, so the node shows Down
 within the TTL.
+
+While registered, a second task sends the containers' observed state with
+Dispatcher.ReportContainers: all of them (`full`) right after each
+registration, then each change as it comes, the newest per container, in
+batches. A batch that fails is kept and sent again, so a short controller
+outage loses nothing.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import asyncio
 import logging
 import os
 import platform
+from collections.abc import Callable
 
 import grpc
 
@@ -60,14 +67,51 @@ def describe_host(hostname: str, address: str, labels: dict[str, str]) -> nodes_
         agent_version=kran.__version__, labels=labels)
 
 
+class ContainerReports:
+    """Container states waiting to be reported; put() never blocks, the newest per container wins."""
+
+    def __init__(self, snapshot: Callable[[], list[nodes_pb2.ContainerReport]] = list) -> None:
+        self.snapshot = snapshot
+        self._pending: dict[str, nodes_pb2.ContainerReport] = {}
+        self._ready = asyncio.Event()
+
+    def put(self, report: nodes_pb2.ContainerReport) -> None:
+        """Queue a container's new state (replacing one not sent yet)."""
+        self._pending[report.id] = report
+        self._ready.set()
+
+    async def take(self) -> list[nodes_pb2.ContainerReport]:
+        """Wait for reports and take them all."""
+        await self._ready.wait()
+        batch = list(self._pending.values())
+        self._pending.clear()
+        self._ready.clear()
+        return batch
+
+    def give_back(self, batch: list[nodes_pb2.ContainerReport]) -> None:
+        """Queue a batch that could not be sent again, behind any newer report of the same container."""
+        for report in batch:
+            self._pending.setdefault(report.id, report)
+        if self._pending:
+            self._ready.set()
+
+    def full(self) -> list[nodes_pb2.ContainerReport]:
+        """Every container's state now; what was queued is in it."""
+        self._pending.clear()
+        self._ready.clear()
+        return self.snapshot()
+
+
 class Registration:
-    """Keeps this node registered with the controller at address."""
+    """Keeps this node registered with the controller at address, and its containers reported."""
 
     def __init__(self, controller: str, node_id: str,
-                 description: nodes_pb2.NodeDescription) -> None:
+                 description: nodes_pb2.NodeDescription,
+                 reports: ContainerReports | None = None) -> None:
         self.controller = controller
         self.node_id = node_id
         self.description = description
+        self.reports = reports or ContainerReports()
         self.lease_id = 0
         self.registered = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -92,7 +136,12 @@ class Registration:
                 period = await self._register(stub)
                 if period is None:
                     return
-                await self._heartbeat(stub, period)
+                sender = asyncio.create_task(self._send_reports(stub))
+                try:
+                    await self._heartbeat(stub, period)
+                finally:
+                    sender.cancel()
+                    await asyncio.gather(sender, return_exceptions=True)
 
     async def _register(self, stub: nodes_pb2_grpc.DispatcherStub) -> float | None:
         """Register, retrying with backoff; the heartbeat period, None if stopped."""
@@ -144,3 +193,25 @@ class Registration:
             if failing:
                 log.info("heartbeats are getting through again", extra={"node": self.node_id})
             failing = False
+
+    async def _send_reports(self, stub: nodes_pb2_grpc.DispatcherStub) -> None:
+        """A full report, then each batch of changes, retrying with backoff, until cancelled."""
+        full, backoff, failures = True, BACKOFF_START, 0
+        while True:
+            batch = self.reports.full() if full else await self.reports.take()
+            request = nodes_pb2.ReportContainersRequest(node_id=self.node_id, containers=batch, full=full)
+            try:
+                await stub.ReportContainers(request, timeout=REGISTER_TIMEOUT)
+            except grpc.aio.AioRpcError as err:
+                failures += 1
+                if failures == 1 or failures % 10 == 0:
+                    log.warning("cannot report containers; retrying",
+                                extra={"node": self.node_id, "code": err.code().name, "error": err.details(),
+                                       "attempts": failures})
+                if not full:
+                    self.reports.give_back(batch)
+                if not await self._pause(backoff):
+                    return
+                backoff = min(backoff * 2, BACKOFF_MAX)
+                continue
+            full, backoff, failures = False, BACKOFF_START, 0

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 import kran
-from cli import images, nodes, system
+from cli import containers, images, nodes, system
 from cli.session import Session, error_line
 from kran import errors
 from kran.defaults import HOST_ENV
@@ -48,7 +48,7 @@ def cli(ctx: click.Context, host: str | None) -> None:
     ctx.call_on_close(session.close)
 
 
-for area in (images, nodes, system):
+for area in (containers, images, nodes, system):
     area.register(cli)
 
 

@@ -13,60 +13,13 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 
-_DECIMAL_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
-_BINARY_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
+from kran.units import bytes_size, human_duration, human_size
+
+__all__ = ["bytes_size", "created_since", "ellipsis", "human_duration", "human_size",
+           "json_dump", "rfc3339", "short_id", "table"]
 
 TABLE_MIN_WIDTH = 10
 TABLE_PADDING = 3
-
-
-def _scaled(size: float, base: float, units: Sequence[str]) -> tuple[float, str]:
-    index = 0
-    while size >= base and index < len(units) - 1:
-        size /= base
-        index += 1
-    return size, units[index]
-
-
-def human_size(size: float, precision: int = 3) -> str:
-    """go-units HumanSizeWithPrecision: decimal units, `precision` significant digits."""
-    value, unit = _scaled(float(size), 1000.0, _DECIMAL_UNITS)
-    return f"{value:.{precision}g}{unit}"
-
-
-def bytes_size(size: float) -> str:
-    """go-units BytesSize: binary units, 4 significant digits ("7.667GiB")."""
-    value, unit = _scaled(float(size), 1024.0, _BINARY_UNITS)
-    return f"{value:.4g}{unit}"
-
-
-def human_duration(seconds: float) -> str:
-    """go-units HumanDuration: "Less than a second", "About a minute", "3 weeks"..."""
-    whole = int(seconds)
-    if whole < 1:
-        return "Less than a second"
-    if whole == 1:
-        return "1 second"
-    if whole < 60:
-        return f"{whole} seconds"
-    minutes = int(seconds // 60)
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    # Go rounds to the nearest hour (half away from zero) from here on.
-    hours = int((seconds + 1800) // 3600)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(seconds // 3600) // 24 // 365} years"
 
 
 def created_since(unix_seconds: int, now: float | None = None) -> str:

@@ -8,17 +8,20 @@ import signal
 from pathlib import Path
 
 from controller.agents import AgentPool
+from controller.api.containers import ContainersService
 from controller.api.images import ImagesForwarder
 from controller.api.nodes import DispatcherService, NodesService
 from controller.api.system import ControllerFacts, SystemService
 from controller.config import ControllerConfig
+from controller.container_filters import STATUSES
+from controller.containers import ContainerStore
 from controller.embedded_etcd import EmbeddedEtcd
-from controller.metrics import NODES
+from controller.metrics import CONTAINERS, NODES
 from controller.nodes import NodeRegistry
 from controller.store import EtcdStore
 from kran import defaults, errors
-from kran.api.v1 import (images_pb2, images_pb2_grpc, nodes_pb2, nodes_pb2_grpc, system_pb2,
-                         system_pb2_grpc)
+from kran.api.v1 import (containers_pb2, containers_pb2_grpc, images_pb2, images_pb2_grpc,
+                         nodes_pb2, nodes_pb2_grpc, system_pb2, system_pb2_grpc)
 from kran.metrics import UP, serve_metrics
 from kran.server import start_server
 
@@ -32,17 +35,23 @@ def _service(module: object, name: str) -> str:
     return module.DESCRIPTOR.services_by_name[name].full_name  # type: ignore[attr-defined]
 
 
-async def _keep_node_gauge(nodes: NodeRegistry) -> None:
-    """Keep kran_nodes{status} current; etcd outages are logged by the store."""
+async def _keep_gauges(nodes: NodeRegistry, containers: ContainerStore) -> None:
+    """Keep kran_nodes{status} and kran_containers{status} current.
+
+    etcd outages are logged by the store.
+    """
     while True:
         try:
             states = await nodes.states()
+            counts = await containers.count_by_status()
         except errors.Unavailable:
             pass
         else:
             ready = sum(1 for node in states if node.ready)
             NODES.labels("ready").set(ready)
             NODES.labels("down").set(len(states) - ready)
+            for status in STATUSES:
+                CONTAINERS.labels(status).set(counts[status])
         await asyncio.sleep(GAUGE_INTERVAL)
 
 
@@ -76,21 +85,25 @@ async def run(config: ControllerConfig) -> None:
             except errors.Unavailable as exc:
                 log.warning(f"{exc}; serving anyway and retrying on each request")
         nodes = NodeRegistry(store, config.node_ttl)
+        containers = ContainerStore(store)
         facts = ControllerFacts(address=config.listen, etcd_endpoints=endpoints,
                                 embedded_etcd=etcd is not None)
         server = await start_server(config.listen, [
             (nodes_pb2_grpc.add_NodesServicer_to_server, NodesService(nodes),
              _service(nodes_pb2, "Nodes")),
-            (nodes_pb2_grpc.add_DispatcherServicer_to_server, DispatcherService(nodes),
+            (nodes_pb2_grpc.add_DispatcherServicer_to_server, DispatcherService(nodes, containers),
              _service(nodes_pb2, "Dispatcher")),
             (images_pb2_grpc.add_ImagesServicer_to_server, ImagesForwarder(nodes, agents),
              _service(images_pb2, "Images")),
+            (containers_pb2_grpc.add_ContainersServicer_to_server,
+             ContainersService(containers, nodes, agents), _service(containers_pb2, "Containers")),
             (system_pb2_grpc.add_SystemServicer_to_server,
-             SystemService(facts, store, nodes, agents), _service(system_pb2, "System")),
+             SystemService(facts, store, nodes, agents, containers),
+             _service(system_pb2, "System")),
         ])
         if config.metrics_addr:
             serve_metrics(config.metrics_addr, defaults.CONTROLLER_METRICS_PORT)
-        gauge = asyncio.create_task(_keep_node_gauge(nodes))
+        gauge = asyncio.create_task(_keep_gauges(nodes, containers))
         UP.labels("controller").set(1)
         log.info("controller serving", extra={"listen": config.listen,
                                               "metrics": config.metrics_addr or "off",

@@ -12,3 +12,13 @@ ETCD_SECONDS = Histogram(
     ["operation", "outcome"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+
+# kran_containers{state} is each agent's own count; this one is what etcd records.
+CONTAINERS = Gauge("kran_cluster_containers", "Containers recorded in the cluster, by status",
+                   ["status"])
+
+PLACEMENT_SECONDS = Histogram(
+    "kran_placement_seconds",
+    "Time to choose the node of a new container",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)

@@ -97,6 +97,12 @@ else
     export PATH=$venv/bin:\$PATH"
 fi
 
+# Proof of life: one container through the whole path, CLI -> controller ->
+# agent -> runtime, its output streamed back (it stays in `kran ps -a`).
+echo
+echo "\$ kran run hello-world"
+"$kran" run hello-world || fail "kran run hello-world failed"
+
 cat <<EOF
 
 kran is up: controller $controller_addr (metrics $controller_metrics),
@@ -105,10 +111,11 @@ logs in $log_dir/{controller,agent}.log, pid files in $run_dir.
 $path_note
 
 Try:
-    kran version
-    kran info
-    kran node ls
+    kran run busybox echo "hello from busybox"
+    kran run -it busybox sh
+    kran ps -a
     kran images
+    kran node ls
 
 Stop it all with 'make down' (images stay in $state_dir).
 EOF

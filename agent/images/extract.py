@@ -21,6 +21,7 @@ import shutil
 import stat
 import tarfile
 from pathlib import Path
+from typing import BinaryIO
 
 from agent.linux import open_in_root
 from kran import errors
@@ -77,36 +78,52 @@ def _split(path: str) -> tuple[str, str]:
 
 
 class _Extractor:
-    """One pass over one layer tar into the directory open as root_fd."""
+    """One pass over one tar into the directory `base` of the root open as root_fd.
 
-    def __init__(self, root_fd: int):
+    A layer (`layer=True`) is unpacked at the root and its whiteouts delete
+    what they name; a copy (docker cp) is unpacked below `base`, takes
+    `.wh.` names literally and, with `no_overwrite_dir_non_dir`, refuses to
+    replace a directory by a non-directory or the reverse. Either way every
+    path resolves inside the root.
+    """
+
+    def __init__(self, root_fd: int, base: str = "", *, layer: bool = True,
+                 no_overwrite_dir_non_dir: bool = False):
         self.root_fd = root_fd
+        self.base = clean_name(base.lstrip("/"))
+        self.layer = layer
+        self.no_overwrite_dir_non_dir = no_overwrite_dir_non_dir
         self.written: set[str] = set()  # paths this layer created; whiteouts leave them alone
         self.dir_mtimes: dict[str, int] = {}  # set last, once the children are in place
         self.size = 0
 
     def run(self, tar: tarfile.TarFile) -> int:
+        what = "layer" if self.layer else "archive"
         for member in tar:
             try:
                 self._member(tar, member)
             except LayerError as exc:
-                raise errors.InvalidArgument(f"invalid layer: {member.name}: {exc}") from None
+                raise errors.InvalidArgument(f"invalid {what}: {member.name}: {exc}") from None
             except OSError as exc:
                 if exc.errno in _HOST_ERRNOS:
                     raise
                 raise errors.InvalidArgument(
-                    f"invalid layer: {member.name}: {exc.strerror or exc}") from None
+                    f"invalid {what}: {member.name}: {exc.strerror or exc}") from None
         self._set_dir_mtimes()
         return self.size
+
+    def _in_base(self, path: str) -> str:
+        return f"{self.base}/{path}" if self.base else path
 
     def _member(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
         path = clean_name(member.name)
         if not path:
-            return  # "./": the layer root is ours, not the archive's
-        if path.startswith(AUFS_META_PREFIX) and path != OPAQUE_WHITEOUT:
+            return  # "./": the layer root (or the copy's target) is ours, not the archive's
+        if self.layer and path.startswith(AUFS_META_PREFIX) and path != OPAQUE_WHITEOUT:
             return
+        path = self._in_base(path)
         parent, base = _split(path)
-        if base.startswith(WHITEOUT_PREFIX):
+        if self.layer and base.startswith(WHITEOUT_PREFIX):
             self._whiteout(parent, base)
             return
         if member.ischr() or member.isblk():
@@ -126,6 +143,11 @@ class _Extractor:
     def _write(self, tar: tarfile.TarFile, member: tarfile.TarInfo, path: str,
                parent_fd: int, base: str) -> None:
         existing = _lstat(base, parent_fd)
+        if self.no_overwrite_dir_non_dir and existing is not None \
+                and stat.S_ISDIR(existing.st_mode) != member.isdir():
+            if member.isdir():
+                raise LayerError(f"cannot overwrite non-directory {path!r} with directory")
+            raise LayerError(f"cannot overwrite directory {path!r} with non-directory")
         if member.isdir():
             if existing is None or not stat.S_ISDIR(existing.st_mode):
                 _remove(base, parent_fd, existing)
@@ -172,6 +194,7 @@ class _Extractor:
             raise LayerError(f"hard link target {member.linkname!r}: {exc}") from None
         if not target:
             raise LayerError("hard link to the root directory")
+        target = self._in_base(target)
         target_parent, target_base = _split(target)
         try:
             src_fd = open_in_root(self.root_fd, target_parent)
@@ -353,3 +376,26 @@ def extract_layer(tar_path: Path, root: Path) -> int:
                 raise errors.InvalidArgument(f"invalid layer: {exc}") from None
     finally:
         os.close(root_fd)
+
+
+def extract_archive(stream: BinaryIO, root_fd: int, directory: str,
+                    no_overwrite_dir_non_dir: bool = False) -> None:
+    """Unpack the uncompressed tar read from `stream` into `directory` of the root open as `root_fd`.
+
+    What docker cp does into a container: member names are relative to
+    `directory`, but every path (and every symlink met on the way)
+    resolves inside the root, so nothing lands outside it. `.wh.` names
+    are ordinary files here. A refused member raises
+    errors.InvalidArgument ("invalid archive: <member>: <reason>"); the
+    members before it stay unpacked, as with docker cp.
+    """
+    try:
+        tar = tarfile.open(fileobj=stream, mode="r|")
+    except tarfile.TarError as exc:
+        raise errors.InvalidArgument(f"invalid archive: not a tar archive: {exc}") from None
+    with tar:
+        try:
+            _Extractor(root_fd, directory, layer=False,
+                       no_overwrite_dir_non_dir=no_overwrite_dir_non_dir).run(tar)
+        except tarfile.TarError as exc:
+            raise errors.InvalidArgument(f"invalid archive: {exc}") from None

@@ -1,4 +1,4 @@
-"""The image store's metadata in sqlite: images, their layers and their references.
+"""The image store's metadata in sqlite: images, their layers, references and holds.
 
 Blobs and layers are written before the rows that name them, and each change
 is one transaction, so after a crash every image in the database is whole.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from kran import errors
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: holds
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -38,6 +38,11 @@ CREATE TABLE IF NOT EXISTS refs (
     image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE
 );
 CREATE INDEX IF NOT EXISTS refs_image ON refs(image_id);
+CREATE TABLE IF NOT EXISTS holds (
+    holder TEXT PRIMARY KEY,          -- a container id: its image must stay
+    image_id TEXT NOT NULL REFERENCES images(id)  -- no cascade: a held image cannot go
+);
+CREATE INDEX IF NOT EXISTS holds_image ON holds(image_id);
 """
 
 
@@ -79,6 +84,8 @@ class Metadata:
             row = db.execute("SELECT version FROM schema_version").fetchone()
             if row is None:
                 db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+            elif row[0] < SCHEMA_VERSION:  # the statements above added what was missing
+                db.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
             elif row[0] > SCHEMA_VERSION:
                 raise errors.FailedPrecondition(
                     f"image metadata schema {row[0]} is newer than this agent understands "
@@ -141,6 +148,15 @@ class Metadata:
         """Chain ids of every layer some image needs."""
         return {r[0] for r in self._db.execute("SELECT DISTINCT chain_id FROM image_layers").fetchall()}
 
+    def holders_of(self, image_id: str) -> list[str]:
+        """The holders (container ids) keeping `image_id`, sorted."""
+        rows = self._db.execute("SELECT holder FROM holds WHERE image_id = ? ORDER BY holder", (image_id,))
+        return [r[0] for r in rows.fetchall()]
+
+    def holders(self) -> set[str]:
+        """Every holder."""
+        return {r[0] for r in self._db.execute("SELECT holder FROM holds").fetchall()}
+
     def count(self) -> int:
         """How many images there are."""
         return self._db.execute("SELECT COUNT(*) FROM images").fetchone()[0]
@@ -174,6 +190,17 @@ class Metadata:
         """Remove the image `image_id` with its layers and references."""
         with self._transaction() as db:
             db.execute("DELETE FROM images WHERE id = ?", (image_id,))
+
+
+    def add_hold(self, holder: str, image_id: str) -> None:
+        """Keep `image_id` for `holder` (one image per holder)."""
+        with self._transaction() as db:
+            db.execute("INSERT OR REPLACE INTO holds (holder, image_id) VALUES (?, ?)", (holder, image_id))
+
+    def delete_holds(self, holders: Iterable[str]) -> None:
+        """Let go of what `holders` kept."""
+        with self._transaction() as db:
+            db.executemany("DELETE FROM holds WHERE holder = ?", [(h,) for h in holders])
 
 
 class _Transaction:

@@ -15,7 +15,8 @@ from typing import Any
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from agent.images.store import ImageStore, ImageView, Removed
+from agent.images.store import ImageStore
+from agent.images.views import ImageView, Removed
 from kran import errors
 from kran.api.v1 import images_pb2, images_pb2_grpc
 

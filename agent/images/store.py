@@ -16,49 +16,31 @@ worker threads.
 
 from __future__ import annotations
 
-import fnmatch
 import json
-import platform as host_platform
 import re
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from agent.images import commit
 from agent.images.archive_load import LoadedImage, read_archive
 from agent.images.archive_save import MANIFEST_TYPE, SaveEntry, write_archive
 from agent.images.changes import apply_changes
 from agent.images.content import BlobStore, sha256_digest
 from agent.images.layers import LayerStore, chain_id
 from agent.images.metadata import ImageRow, Metadata
-from kran import errors, hostinfo, reference
+from agent.images.views import (ImageView, LayerView, Removed, has_label, node_platform, parse_time,
+                                ref_matches)
+from kran import errors, reference
 
 CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
 LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar"
 
 _PLATFORM_RE = re.compile(r"(?P<os>[a-z0-9]+)(?:/(?P<arch>[a-z0-9_]+)(?:/(?P<variant>[a-z0-9]+))?)?")
-_TIME_RE = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)")
-
-
-def node_platform() -> tuple[str, str, str]:
-    """(os, architecture, variant) of this node, as OCI and Docker name them."""
-    machine = host_platform.machine().lower()
-    variant = machine[3:5] if machine.startswith(("armv6", "armv7")) else ""
-    return hostinfo.goos(), hostinfo.goarch(), variant
-
-
-def parse_time(text: str) -> datetime:
-    """An RFC 3339 time with up to nanosecond digits (as Go writes it); the epoch if unreadable."""
-    match = _TIME_RE.fullmatch(text or "")
-    if match is None:
-        return datetime.fromtimestamp(0, timezone.utc)
-    base, fraction, zone = match.groups()
-    stamp = datetime.fromisoformat(base + (zone if zone != "Z" else "+00:00"))
-    return stamp.replace(microsecond=int((fraction or "0")[:6].ljust(6, "0")))
 
 
 def _now_rfc3339() -> str:
@@ -70,37 +52,6 @@ def _now_rfc3339() -> str:
 
 def _dumps(doc: Any) -> bytes:
     return json.dumps(doc, separators=(",", ":")).encode()
-
-
-@dataclass(frozen=True)
-class LayerView:
-    """One layer of an image, as Inspect reports it."""
-
-    diff_id: str
-    digest: str
-    media_type: str
-    size: int
-    chain_id: str
-
-
-@dataclass(frozen=True)
-class ImageView:
-    """An image as List and Inspect report it; references in familiar form."""
-
-    id: str
-    repo_tags: list[str]
-    repo_digests: list[str]
-    created: datetime
-    size: int
-    labels: dict[str, str]
-    config: bytes
-    manifest: bytes
-    manifest_digest: str
-    layers: list[LayerView] = field(default_factory=list)
-
-
-Removed = tuple[str, str]
-"""("untagged", "busybox:latest") or ("deleted", "sha256:...") as docker rmi prints them."""
 
 
 class ImageStore:
@@ -235,10 +186,10 @@ class ImageStore:
         for view in sorted(views, key=lambda v: (v.created, v.id), reverse=True):
             if dangling is not None and dangling != (not view.repo_tags):
                 continue
-            if "label" in filters and not _has_label(view.labels, filters["label"]):
+            if "label" in filters and not has_label(view.labels, filters["label"]):
                 continue
             if "reference" in filters:
-                tags = [t for t in view.repo_tags if _ref_matches(t, filters["reference"])]
+                tags = [t for t in view.repo_tags if ref_matches(t, filters["reference"])]
                 if not tags:
                     continue
                 view = ImageView(**{**view.__dict__, "repo_tags": tags})
@@ -293,6 +244,29 @@ class ImageStore:
             })
             image = LoadedImage(_dumps(doc), [layer], [tag] if tag else [])
             with self._lock:
+                self._add([image])
+                return self._view(self._row(image.id))
+
+    def commit(self, parent: str, layer_tar: Path, ref: str | None, message: str, author: str,
+               changes: list[str], container_config: dict[str, Any], container_id: str = "") -> ImageView:
+        """docker commit: a child of the image `parent` with the layer tar at `layer_tar` on top.
+
+        The config is built by agent.images.commit.child_config from the
+        parent's and `container_config`; `ref` tags the image (moving the
+        tag); stored with the same rules as an import. Bad `changes` or
+        `ref` raise errors.InvalidArgument and store nothing.
+        """
+        created = _now_rfc3339()
+        with self.blobs.temp_dir() as work:
+            with open(layer_tar, "rb") as raw:
+                layer = self.blobs.write_stream(raw, work)
+            empty = commit.is_empty_layer(layer.path)
+            with self._lock:
+                row = self._row(self._resolve(parent)[0])
+                config = commit.child_config(json.loads(self.blobs.read(row.id)), None if empty else layer.digest,
+                                             container_config, changes, message, author, created, container_id)
+                layers = commit.parent_layers(self.blobs, row.diff_ids, work) + ([] if empty else [layer])
+                image = commit.child_image(config, layers, ref)
                 self._add([image])
                 return self._view(self._row(image.id))
 
@@ -396,8 +370,10 @@ class ImageStore:
 
         By id (or id prefix) the image is deleted, after untagging its one
         tag; an image with several tags needs `force`, else
-        errors.FailedPrecondition. Images here have no parent images, so
-        there is nothing for rmi's "prune parents" to do.
+        errors.FailedPrecondition. An image a container holds is never
+        deleted: removing it needs `force`, which only untags it. Images here
+        have no parent images, so there is nothing for rmi's "prune parents"
+        to do.
         """
         with self._lock:
             image_id, ref = self._resolve(text)
@@ -405,33 +381,61 @@ class ImageStore:
             by_id = ref is None or (prefix is not None and image_id[7:].startswith(prefix))
             records: list[Removed] = []
             names = self.meta.refs_of(image_id)
+            users = self.meta.holders_of(image_id)
             if not by_id:
                 assert ref is not None
                 if ref.digest is None:
                     doomed = [ref.full()]
                 else:  # a repo digest stands for every tag of that repository on this image
                     doomed = [n for n in names if reference.parse(n).name() == ref.name()]
+                if users and not force and set(names) <= set(doomed):
+                    raise errors.FailedPrecondition(
+                        f'conflict: unable to remove repository reference "{text}" (must force) - '
+                        f"container {users[0][:12]} is using its referenced image {image_id[7:19]}")
                 for name in doomed:
                     self.meta.delete_ref(name)
                     records.append(("untagged", reference.parse(name).familiar()))
                 if ref.digest is not None:
                     records.append(("untagged", ref.familiar()))
-                if self.meta.refs_of(image_id):
+                if self.meta.refs_of(image_id) or users:
                     return records
+            elif users and not force:
+                raise errors.FailedPrecondition(
+                    f"conflict: unable to delete {image_id[7:19]} (must be forced) - "
+                    f"image is being used by container {users[0][:12]}")
             elif len(names) > 1 and not force:
                 raise errors.FailedPrecondition(
                     f"conflict: unable to delete {image_id[7:19]} (must be forced) - "
                     "image is referenced in multiple repositories")
             records += self._untag_all(image_id)
+            if users:
+                return records
             return records + self._delete(image_id)[0]
 
+    def hold(self, holder: str, text: str) -> str:
+        """Resolve `text` and keep that image for `holder` until release(); returns its id."""
+        with self._lock:
+            image_id, _ = self._resolve(text)
+            self.meta.add_hold(holder, image_id)
+            return image_id
+
+    def release(self, *holders: str) -> None:
+        """Let go of the images `holders` kept (the images stay until removed)."""
+        with self._lock:
+            self.meta.delete_holds(holders)
+
+    def holders(self) -> set[str]:
+        """Every holder that keeps an image."""
+        with self._lock:
+            return self.meta.holders()
+
     def prune(self, all_unused: bool = False) -> tuple[list[Removed], int]:
-        """Delete dangling images (every image with `all_unused`); return records and bytes freed."""
+        """Delete dangling images (every image with `all_unused`) no container holds; return records and bytes freed."""
         with self._lock:
             records: list[Removed] = []
             freed = 0
             for row in self.meta.images():
-                if self.meta.refs_of(row.id) and not all_unused:
+                if (self.meta.refs_of(row.id) and not all_unused) or self.meta.holders_of(row.id):
                     continue
                 records += self._untag_all(row.id)
                 deleted, size = self._delete(row.id)
@@ -501,13 +505,3 @@ class ImageStore:
                 row = self._row(image_id)
                 entries.append(SaveEntry(image_id, row.manifest_digest, row.diff_ids, tuple(tags)))
             write_archive(out, entries, self.blobs)
-
-
-def _has_label(labels: dict[str, str], wanted: str) -> bool:
-    key, sep, value = wanted.partition("=")
-    return key in labels and (not sep or labels[key] == value)
-
-
-def _ref_matches(familiar: str, pattern: str) -> bool:
-    name = familiar.rsplit(":", 1)[0] if ":" in familiar.rsplit("/", 1)[-1] else familiar
-    return fnmatch.fnmatchcase(familiar, pattern) or fnmatch.fnmatchcase(name, pattern)

@@ -27,7 +27,7 @@ from typing import NoReturn
 
 from agent import linux
 from agent.runtime import rootfs
-from agent.runtime.oci import ANNOTATION_INIT, capability_mask, overlay_lowers
+from agent.runtime.oci import ANNOTATION_INIT, capability_mask, overlay_dirs, overlay_lowers
 
 EXIT_NOT_FOUND = 127
 EXIT_NOT_EXECUTABLE = 126
@@ -90,14 +90,21 @@ def _loopback_up() -> None:
         fcntl.ioctl(s.fileno(), _SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | _IFF_UP))
 
 
-def _open_terminal(uid: int, gid: int) -> tuple[int, int]:
+def open_terminal(uid: int, gid: int) -> tuple[int, int]:
     """A pty from the container's own devpts; the slave belongs to the user."""
     master, slave = os.openpty()
     os.fchown(slave, uid, gid)
     return master, slave
 
 
-def _take_terminal(slave: int) -> None:
+def own_pipes(uid: int, gid: int) -> None:
+    """Give the user the stdio pipes, so it can reopen them (/dev/stdout); never a device like /dev/null."""
+    for fd in (0, 1, 2):
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            os.fchown(fd, uid, gid)
+
+
+def take_terminal(slave: int) -> None:
     """Make the pty slave this process's stdio and controlling terminal."""
     os.setsid()
     fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
@@ -107,7 +114,7 @@ def _take_terminal(slave: int) -> None:
         os.close(slave)
 
 
-def _drop_privileges(process: dict) -> None:
+def drop_privileges(process: dict) -> None:
     """Bounding set, user switch keeping capabilities, then the other sets."""
     caps = process.get("capabilities", {})
     bounding = capability_mask(caps.get("bounding", []))
@@ -127,7 +134,7 @@ def _drop_privileges(process: dict) -> None:
         linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
 
 
-def _reset_signals() -> None:
+def reset_signals() -> None:
     """Python ignores SIGPIPE and SIGXFSZ; an exec'd program expects defaults."""
     for sig in range(1, signal.NSIG):
         if sig in (signal.SIGKILL, signal.SIGSTOP):
@@ -139,11 +146,11 @@ def _reset_signals() -> None:
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 
-def _exec(path: str, process: dict, sock: socket.socket) -> NoReturn:
+def exec_command(path: str, process: dict, sock: socket.socket) -> NoReturn:
     """execve; on failure tell the shim and exit with Docker's code."""
     os.closerange(3, sock.fileno())
     os.closerange(sock.fileno() + 1, 1 << 16)
-    _reset_signals()
+    reset_signals()
     env = dict(entry.split("=", 1) if "=" in entry else (entry, "") for entry in process["env"])
     try:
         os.execve(path, process["args"], env)
@@ -159,8 +166,8 @@ def _run_init(path: str, process: dict, sock: socket.socket, slave: int | None) 
     child = os.fork()
     if child == 0:
         if slave is not None:
-            _take_terminal(slave)
-        _exec(path, process, sock)
+            take_terminal(slave)
+        exec_command(path, process, sock)
     sock.close()
     if slave is not None:
         os.close(slave)
@@ -191,21 +198,21 @@ def main(bundle: str, config: dict, sock: socket.socket) -> NoReturn:
         for namespace in config["linux"]["namespaces"]:
             flags |= _NAMESPACES.get(namespace["type"], 0)
         linux.unshare(flags)
-        rootfs.setup(os.path.abspath(bundle), config, overlay_lowers(config))
+        bundle = os.path.abspath(bundle)
+        rootfs.setup(bundle, config, overlay_lowers(config), *overlay_dirs(config, bundle))
         if config.get("hostname"):
             socket.sethostname(config["hostname"])
         _loopback_up()
         user = process.get("user", {})
         master = slave = None
         if process.get("terminal"):
-            master, slave = _open_terminal(user.get("uid", 0), user.get("gid", 0))
+            master, slave = open_terminal(user.get("uid", 0), user.get("gid", 0))
         else:
-            for fd in (0, 1, 2):
-                os.fchown(fd, user.get("uid", 0), user.get("gid", 0))
+            own_pipes(user.get("uid", 0), user.get("gid", 0))
         path = lookup(process["args"][0], process["env"])
         cwd = process.get("cwd") or "/"
         os.makedirs(cwd, mode=0o755, exist_ok=True)
-        _drop_privileges(process)
+        drop_privileges(process)
         os.chdir(cwd)
         send(sock, {"created": True}, [master] if master is not None else None)
         if master is not None:
@@ -216,8 +223,8 @@ def main(bundle: str, config: dict, sock: socket.socket) -> NoReturn:
         if config.get("annotations", {}).get(ANNOTATION_INIT) == "true":
             _run_init(path, process, sock, slave)
         if slave is not None:
-            _take_terminal(slave)
-        _exec(path, process, sock)
+            take_terminal(slave)
+        exec_command(path, process, sock)
     except ExecError as err:
         send(sock, {"error": str(err), "exit_code": err.exit_code})
         os._exit(err.exit_code)

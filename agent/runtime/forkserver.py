@@ -1,79 +1,28 @@
-"""The forkserver: the only process that forks shims, started before grpc loads.
+"""The agent's handle on the forkserver: the only process that forks shims.
 
-gRPC's threads make fork() unsafe in the agent, so the agent starts this
-small process (`python -m agent.runtime.forkserver FD`, stdlib only) and asks
-it over a SOCK_SEQPACKET socketpair. A request is one JSON message,
+gRPC's threads make fork() unsafe in the agent, so the agent starts a small
+process (`python -m agent.runtime.spawner FD AGENT_PID`, stdlib only, see
+spawner.py) and asks it over a SOCK_SEQPACKET socketpair. A request is one JSON message,
 {"op": "spawn", "bundle": PATH}, carrying one fd: the write end of the
 agent's ready pipe, on which the shim reports "created" or the failure. The
 answer is {"ok": true} once the shim is double-forked, or {"error": ...}.
 The server's first message, {"ready": true}, says its imports are done.
 
-The server imports everything a shim and a container init need, then calls
-gc.freeze() so the forked shims share those pages copy-on-write. It dies
-with the agent (PR_SET_PDEATHSIG, or end of the socket); the shims do not.
+The server dies with the agent (PR_SET_PDEATHSIG, or end of the socket);
+the shims do not.
 """
 
 from __future__ import annotations
 
-import gc
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
-from agent import linux
-from agent.runtime import shim
-
 START_TIMEOUT = 30.0
-
-
-def _spawn(server: socket.socket, bundle: str, ready_fd: int) -> int:
-    """Double-fork a shim for bundle; the exit status of the middle child."""
-    middle = os.fork()
-    if middle == 0:
-        try:
-            server.close()
-            os.setsid()
-            if os.fork() == 0:
-                shim.run(bundle, ready_fd)
-        finally:
-            os._exit(0)
-    os.close(ready_fd)
-    _, status = os.waitpid(middle, 0)
-    return os.waitstatus_to_exitcode(status)
-
-
-def serve(server: socket.socket) -> None:
-    """Answer spawn requests until the agent closes its end."""
-    gc.freeze()
-    server.send(json.dumps({"ready": True}).encode())
-    while True:
-        try:
-            data, fds, _, _ = socket.recv_fds(server, 65536, 1)
-        except ConnectionError:
-            return
-        if not data:
-            return
-        for fd in fds:
-            os.set_inheritable(fd, False)
-        try:
-            request = json.loads(data)
-            if request.get("op") != "spawn" or len(fds) != 1:
-                raise ValueError("expected a spawn request with one fd")
-            code = _spawn(server, request["bundle"], fds[0])
-            answer = {"ok": True} if code == 0 else {"error": f"shim fork exited with {code}"}
-        except (ValueError, KeyError, OSError) as err:
-            for fd in fds:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-            answer = {"error": str(err)}
-        server.send(json.dumps(answer).encode())
 
 
 class ForkServer:
@@ -93,7 +42,8 @@ class ForkServer:
         """Start the forkserver process (a fresh interpreter, so grpc's state never reaches it)."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         process = subprocess.Popen(
-            [sys.executable, "-m", "agent.runtime.forkserver", str(theirs.fileno()), str(os.getpid())],
+            # -P: the current directory must not shadow the package (a state dir named "agent").
+            [sys.executable, "-P", "-m", "agent.runtime.spawner", str(theirs.fileno()), str(os.getpid())],
             pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, close_fds=True)
         theirs.close()
         # Wait for the imports: a broken install fails here, not at the first create.
@@ -129,18 +79,3 @@ class ForkServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-
-
-def main() -> None:
-    """Entry point: `python -m agent.runtime.forkserver FD AGENT_PID`."""
-    linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
-    server = socket.socket(fileno=int(sys.argv[1]))
-    os.set_inheritable(server.fileno(), False)
-    if os.getppid() != int(sys.argv[2]):
-        return  # the agent died before PDEATHSIG was armed
-    linux.set_name("kran-forkserver")
-    serve(server)
-
-
-if __name__ == "__main__":
-    main()

@@ -8,6 +8,7 @@ Defaults follow Docker's: capabilities, mounts, masked and read-only paths.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from agent.runtime.spec import ContainerSpec, User
@@ -18,14 +19,25 @@ ANNOTATION_LOWERS = "io.kran.rootfs.lowers"      # ":"-joined, top first
 ANNOTATION_LOG_PATH = "io.kran.log-path"
 ANNOTATION_INIT = "io.kran.init"
 ANNOTATION_OPEN_STDIN = "io.kran.open-stdin"
+ANNOTATION_DEFAULT_HOME = "io.kran.env.default-home"  # "true": HOME is the user's, not the spec's
+ANNOTATION_UPPER = "io.kran.rootfs.upper"       # the overlay's upper dir, when not bundle/upper
+ANNOTATION_WORK = "io.kran.rootfs.work"
 
-# Docker's default capability set, by number (linux/capability.h).
-DEFAULT_CAPABILITIES = {
-    "CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1, "CAP_FOWNER": 3, "CAP_FSETID": 4, "CAP_KILL": 5,
-    "CAP_SETGID": 6, "CAP_SETUID": 7, "CAP_SETPCAP": 8, "CAP_NET_BIND_SERVICE": 10,
-    "CAP_NET_RAW": 13, "CAP_SYS_CHROOT": 18, "CAP_MKNOD": 27, "CAP_AUDIT_WRITE": 29,
-    "CAP_SETFCAP": 31,
-}
+# Every capability, by number (linux/capability.h); a privileged exec gets those the kernel knows.
+CAPABILITY_NAMES = (
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+    "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT",
+    "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
+    "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+)
+# Docker's default capability set.
+DEFAULT_CAPABILITIES = {name: CAPABILITY_NAMES.index(name) for name in (
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID", "CAP_SETUID",
+    "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW", "CAP_SYS_CHROOT", "CAP_MKNOD", "CAP_AUDIT_WRITE",
+    "CAP_SETFCAP")}
 MASKED_PATHS = [
     "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
     "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
@@ -40,7 +52,7 @@ def capability_mask(names: list[str]) -> int:
     """The 64-bit mask for capability names (unknown names are an error)."""
     mask = 0
     for name in names:
-        mask |= 1 << DEFAULT_CAPABILITIES[name]
+        mask |= 1 << CAPABILITY_NAMES.index(name)
     return mask
 
 
@@ -116,6 +128,9 @@ def build_config(spec: ContainerSpec, user: User, bundle: Path, cgroup_parent: s
             ANNOTATION_LOG_PATH: str(spec.log_path or bundle / "container.log"),
             ANNOTATION_INIT: "true" if spec.init else "false",
             ANNOTATION_OPEN_STDIN: "true" if spec.open_stdin else "false",
+            ANNOTATION_DEFAULT_HOME: "false" if any(e.partition("=")[0] == "HOME" for e in spec.env) else "true",
+            ANNOTATION_UPPER: str(spec.upper_dir or bundle / "upper"),
+            ANNOTATION_WORK: str(spec.work_dir or bundle / "work"),
         },
     }
 
@@ -123,6 +138,13 @@ def build_config(spec: ContainerSpec, user: User, bundle: Path, cgroup_parent: s
 def overlay_lowers(config: dict) -> list[str]:
     """The image layer dirs of the bundle's rootfs, top first."""
     return config["annotations"][ANNOTATION_LOWERS].split(":")
+
+
+def overlay_dirs(config: dict, bundle: str) -> tuple[str, str]:
+    """The rootfs overlay's upper and work dirs (bundle/upper and bundle/work unless the spec chose)."""
+    annotations = config.get("annotations", {})
+    return (annotations.get(ANNOTATION_UPPER) or os.path.join(bundle, "upper"),
+            annotations.get(ANNOTATION_WORK) or os.path.join(bundle, "work"))
 
 
 def write_etc_files(bundle: Path, hostname: str) -> None:

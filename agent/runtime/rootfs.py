@@ -170,12 +170,11 @@ def _mount_options(path: str) -> set[str]:
     return set()
 
 
-def setup(bundle: str, config: dict, lowers: list[str]) -> None:
+def setup(bundle: str, config: dict, lowers: list[str], upper: str, work: str) -> None:
     """Build the container's root at bundle/rootfs over the image's `lowers` (top first) and enter it."""
     linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
     root = os.path.join(bundle, config["root"]["path"])
-    linux.mount_overlay(root, [Path(p) for p in lowers], os.path.join(bundle, "upper"),
-                        os.path.join(bundle, "work"), nosuid=False)
+    linux.mount_overlay(root, [Path(p) for p in lowers], upper, work, nosuid=False)
     root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for mount in config.get("mounts", []):

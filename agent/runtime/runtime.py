@@ -27,8 +27,10 @@ from agent import linux
 from agent.runtime import oci, shimclient
 from agent.runtime.cgroups import open_cgroup
 from agent.runtime.forkserver import ForkServer
-from agent.runtime.shimclient import Attach, ShimGone
-from agent.runtime.spec import ContainerSpec
+from agent.runtime.exec_process import build_process, resolve_exec_user
+from agent.runtime.exec_process import validate as validate_exec
+from agent.runtime.shimclient import Attach, ExecSession, ShimGone
+from agent.runtime.spec import ContainerSpec, ExecSpec
 from agent.runtime.state import ExitStatus, Status, TaskState, process_start_time, read_state
 from agent.runtime.users import resolve_in_image
 from kran import errors
@@ -60,6 +62,11 @@ def validate(spec: ContainerSpec) -> None:
             raise errors.InvalidArgument(f"image layer {lower} does not exist")
         if any(c in str(lower) for c in ":,\n"):
             raise errors.InvalidArgument(f"image layer path {lower} cannot be used in an overlay mount")
+    if (spec.upper_dir is None) != (spec.work_dir is None):
+        raise errors.InvalidArgument("the overlay's upper and work directories go together")
+    for own in (spec.upper_dir, spec.work_dir):
+        if own is not None and (not Path(own).is_absolute() or any(c in str(own) for c in ":,\n")):
+            raise errors.InvalidArgument(f"overlay directory {own} must be an absolute path without ':' or ','")
     if not spec.cwd.startswith("/"):
         raise errors.InvalidArgument(
             f"the working directory '{spec.cwd}' is invalid, it needs to be an absolute path")
@@ -75,6 +82,11 @@ def validate(spec: ContainerSpec) -> None:
         raise errors.InvalidArgument("hostname is longer than 64 characters")
     if any("\0" in value for value in [*spec.args, *spec.env, spec.cwd, spec.hostname]):
         raise errors.InvalidArgument("arguments and environment cannot contain NUL bytes")
+
+
+def _exec_failed(reason: str) -> str:
+    """Docker's words for an exec that could not start."""
+    return f"OCI runtime exec failed: exec failed: unable to start container process: {reason}: unknown"
 
 
 def _read_all(fd: int) -> bytes:
@@ -131,13 +143,22 @@ class Runtime:
         validate(spec)
         user = resolve_in_image(spec.user, [Path(p) for p in spec.lowers])
         bundle = self.bundle(spec.id)
+        for own in (spec.upper_dir, spec.work_dir):
+            # delete() removes the bundle; what the caller keeps must live elsewhere.
+            if own is not None and Path(own).resolve().is_relative_to(bundle.resolve()):
+                raise errors.InvalidArgument(f"overlay directory {own} cannot be inside the bundle {bundle}")
         try:
             bundle.mkdir()
         except FileExistsError:
             raise errors.AlreadyExists(f"container {spec.id} already exists") from None
         config = oci.build_config(spec, user, bundle, self.cgroup_parent)
-        for name in ("rootfs", "upper", "work"):
-            (bundle / name).mkdir()
+        (bundle / "rootfs").mkdir()
+        if spec.upper_dir is None:
+            (bundle / "upper").mkdir()
+            (bundle / "work").mkdir()
+        else:
+            Path(spec.upper_dir).mkdir(parents=True, exist_ok=True)
+            Path(spec.work_dir).mkdir(parents=True, exist_ok=True)
         oci.write_etc_files(bundle, config["hostname"])
         with open(bundle / "config.json", "w") as f:
             json.dump(config, f, indent=1)
@@ -220,6 +241,42 @@ class Runtime:
                                      {"op": "resize", "height": height, "width": width})
         except ShimGone:
             raise errors.FailedPrecondition(f"container {container_id} is not running") from None
+
+    async def exec(self, container_id: str, spec: ExecSpec) -> ExecSession:
+        """Start a process in the running container (docker exec); see ExecSession.
+
+        ExecError (exit_code 127 or 126, Docker's message) when the command,
+        its working directory or its user cannot be used; the process has
+        then not run.
+        """
+        validate_exec(spec)
+        bundle = self._existing(container_id)
+        state = self.state(container_id)
+        not_running = errors.FailedPrecondition(f"container {container_id} is not running")
+        if state.status is not Status.RUNNING:
+            raise not_running
+        with open(bundle / "config.json") as f:
+            config = json.load(f)
+        try:
+            user = await asyncio.to_thread(resolve_exec_user, spec.user, state.pid)
+        except errors.InvalidArgument as err:
+            raise ExecError(_exec_failed(str(err)), 126) from None
+        except OSError:
+            raise not_running from None  # the init (and its /proc entry) is gone
+        request = {"op": "exec", "process": build_process(config, spec, user, linux.last_cap()),
+                   "stdin": spec.stdin, "detach": spec.detach}
+        if spec.size is not None:
+            request["height"], request["width"] = spec.size
+        try:
+            session, answer = await ExecSession.open(bundle, request)
+        except ShimGone:
+            raise not_running from None
+        if answer.get("kind") == "exec":
+            raise ExecError(_exec_failed(answer["error"]), answer["exit_code"])
+        if answer.get("kind") == "state":
+            raise not_running
+        shimclient.raise_for(answer)
+        return session
 
     def recover(self) -> list[str]:
         """Ids of containers whose shim is alive (after an agent restart)."""

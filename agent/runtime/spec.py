@@ -31,6 +31,8 @@ class ContainerSpec:
     pids_limit: int = 0
     init: bool = False
     log_path: Path | None = None
+    upper_dir: Path | None = None
+    work_dir: Path | None = None
 
 
 @dataclass
@@ -41,3 +43,25 @@ class User:
     gid: int = 0
     additional_gids: list[int] = field(default_factory=list)
     home: str = "/"
+
+
+@dataclass
+class ExecSpec:
+    """A process to run in a running container (docker exec).
+
+    `env` entries override the container's ("NAME" alone removes NAME);
+    `user` is Docker's form, resolved against the container's /etc/passwd
+    ("" means the container's user); `cwd` "" means the container's working
+    directory; `size` is the terminal's (height, width). A detached exec has
+    no stdio and its ExecSession ends at once, carrying the pid.
+    """
+
+    args: list[str]
+    env: list[str] = field(default_factory=list)
+    user: str = ""
+    cwd: str = ""
+    tty: bool = False
+    stdin: bool = False
+    size: tuple[int, int] | None = None
+    detach: bool = False
+    privileged: bool = False

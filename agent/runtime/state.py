@@ -11,7 +11,7 @@ import enum
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 STATE_FILE = "state.json"
@@ -89,7 +89,8 @@ class TaskState:
         self.status = new
 
     def to_json(self) -> dict:
-        data = asdict(self)
+        # Not dataclasses.asdict: its deep copies are code and objects a shim would touch for nothing.
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         data["status"] = self.status.value
         return data
 
@@ -101,9 +102,9 @@ class TaskState:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-def write_state(bundle: Path, state: TaskState) -> None:
+def write_state(bundle: Path | str, state: TaskState) -> None:
     """Replace bundle/state.json atomically (write, fsync, rename)."""
-    write_json_atomic(bundle / STATE_FILE, state.to_json())
+    write_json_atomic(os.path.join(bundle, STATE_FILE), state.to_json())
 
 
 def read_state(bundle: Path) -> TaskState:
@@ -112,13 +113,19 @@ def read_state(bundle: Path) -> TaskState:
         return TaskState.from_json(json.load(f))
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
+def write_json_atomic(path: Path | str, data: dict) -> None:
     """Write JSON to path so that readers never see a partial file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(data, f)
-        f.flush()
-        os.fsync(f.fileno())
+    directory, name = os.path.split(path)
+    tmp = os.path.join(directory, f".{name}.{os.getpid()}.tmp")
+    # Plain fds, not open(): a text file's machinery is pages an idle shim would copy for nothing.
+    payload = json.dumps(data).encode()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        while payload:
+            payload = payload[os.write(fd, payload):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
     os.replace(tmp, path)
 
 

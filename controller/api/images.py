@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import grpc
 
 from controller.agents import AgentPool
+from controller.api.streams import chain, first_message
 from controller.nodes import NodeRegistry, NodeState
 from kran import errors
 from kran.api.v1 import images_pb2, images_pb2_grpc
@@ -28,6 +29,7 @@ T = TypeVar("T")
 
 QUICK = 60.0      # seconds for calls that only read or change metadata
 SLOW = 600.0      # seconds for calls that may delete many layers
+ARCHIVE = "a header and the archive"
 
 
 class ImagesForwarder(images_pb2_grpc.ImagesServicer):
@@ -170,21 +172,21 @@ class ImagesForwarder(images_pb2_grpc.ImagesServicer):
 
     async def Import(self, request_iterator: AsyncIterator[images_pb2.ImportImageRequest],
                      context: grpc.aio.ServicerContext) -> images_pb2.ImportImageResponse:
-        first = await _first_message(request_iterator)
+        first = await first_message(request_iterator, ARCHIVE)
         node = await self._stream_target(first.header.node if first.HasField("header") else "")
         log.info("importing image", extra={"node": node.id})
         reply = await self.agents.call(node, lambda: self.agents.images(node).Import(
-            _chain(first, request_iterator)))
+            chain(first, request_iterator)))
         _stamp(node, [reply.image])
         return reply
 
     async def Load(self, request_iterator: AsyncIterator[images_pb2.LoadImagesRequest],
                    context: grpc.aio.ServicerContext) -> images_pb2.LoadImagesResponse:
-        first = await _first_message(request_iterator)
+        first = await first_message(request_iterator, ARCHIVE)
         node = await self._stream_target(first.header.node if first.HasField("header") else "")
         log.info("loading images", extra={"node": node.id})
         reply = await self.agents.call(node, lambda: self.agents.images(node).Load(
-            _chain(first, request_iterator)))
+            chain(first, request_iterator)))
         _stamp(node, reply.images)
         return reply
 
@@ -230,17 +232,3 @@ def _merge_removed(into: Any, items: Any) -> None:
             seen.add(key)
             into.append(item)
 
-
-async def _first_message(requests: AsyncIterator[T]) -> T:
-    # anext rather than `async for ... return`, which would leave the stream's
-    # generator suspended and unusable for the rest of the messages.
-    first = await anext(aiter(requests), None)
-    if first is None:
-        raise errors.InvalidArgument("empty request stream: expected a header and the archive")
-    return first
-
-
-async def _chain(first: T, rest: AsyncIterator[T]) -> AsyncIterator[T]:
-    yield first
-    async for message in aiter(rest):
-        yield message

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import grpc
 
+from controller.containers import ContainerStore
 from controller.nodes import NodeRegistry
 from kran.api.v1 import nodes_pb2, nodes_pb2_grpc
 
@@ -25,10 +26,11 @@ class NodesService(nodes_pb2_grpc.NodesServicer):
 
 
 class DispatcherService(nodes_pb2_grpc.DispatcherServicer):
-    """kran.api.v1.Dispatcher: agents register and keep their lease alive."""
+    """kran.api.v1.Dispatcher: agents register, keep their lease alive and report containers."""
 
-    def __init__(self, nodes: NodeRegistry) -> None:
+    def __init__(self, nodes: NodeRegistry, containers: ContainerStore) -> None:
         self.nodes = nodes
+        self.containers = containers
 
     async def Register(self, request: nodes_pb2.RegisterRequest,
                        context: grpc.aio.ServicerContext) -> nodes_pb2.RegisterResponse:
@@ -41,3 +43,10 @@ class DispatcherService(nodes_pb2_grpc.DispatcherServicer):
                         context: grpc.aio.ServicerContext) -> nodes_pb2.HeartbeatResponse:
         await self.nodes.heartbeat(request.node_id, request.lease_id)
         return nodes_pb2.HeartbeatResponse()
+
+    async def ReportContainers(self, request: nodes_pb2.ReportContainersRequest,
+                               context: grpc.aio.ServicerContext
+                               ) -> nodes_pb2.ReportContainersResponse:
+        await self.containers.apply_reports(request.node_id, list(request.containers),
+                                            request.full)
+        return nodes_pb2.ReportContainersResponse()

@@ -11,6 +11,7 @@ import grpc
 
 import kran
 from controller.agents import AgentPool
+from controller.containers import ContainerStore
 from controller.nodes import NodeRegistry, NodeState
 from controller.store import Store
 from kran import errors
@@ -35,11 +36,12 @@ class SystemService(system_pb2_grpc.SystemServicer):
     """kran.api.v1.System on the controller."""
 
     def __init__(self, facts: ControllerFacts, store: Store, nodes: NodeRegistry,
-                 agents: AgentPool) -> None:
+                 agents: AgentPool, containers: ContainerStore) -> None:
         self.facts = facts
         self.store = store
         self.nodes = nodes
         self.agents = agents
+        self.containers = containers
 
     async def Version(self, request: system_pb2.VersionRequest,
                       context: grpc.aio.ServicerContext) -> system_pb2.VersionResponse:
@@ -56,14 +58,19 @@ class SystemService(system_pb2_grpc.SystemServicer):
                    context: grpc.aio.ServicerContext) -> system_pb2.InfoResponse:
         states = await self.nodes.states()
         ready = [node for node in states if node.ready]
-        containers = await self.store.count("containers/")
+        counts = await self.containers.count_by_status()
         images = await asyncio.gather(*(self._image_count(node) for node in ready))
+        # As dockerd counts: a restarting container is running, paused ones apart.
+        running = counts["running"] + counts["restarting"]
+        total = sum(counts.values())
         return system_pb2.InfoResponse(
             controller_address=self.facts.address,
             etcd_endpoints=self.facts.etcd_endpoints,
             embedded_etcd=self.facts.embedded_etcd,
             nodes=len(states), nodes_ready=len(ready), nodes_down=len(states) - len(ready),
-            containers=containers, images=sum(images), server_version=kran.__version__)
+            containers=total, containers_running=running, containers_paused=counts["paused"],
+            containers_stopped=total - running - counts["paused"],
+            images=sum(images), server_version=kran.__version__)
 
     async def _image_count(self, node: NodeState) -> int:
         """Images on node, 0 (and a warning) if its agent does not answer."""

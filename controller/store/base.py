@@ -8,6 +8,7 @@ is new (`create`), and the store turns that into a transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 PREFIX = "/kran/v1/"
@@ -22,6 +23,29 @@ class Entry:
     create_revision: int
     mod_revision: int
     lease: int = 0
+
+
+@dataclass(frozen=True)
+class Check:
+    """A condition of a transaction: key's create or mod revision equals revision.
+
+    A key that does not exist has both revisions 0, so `Check.absent(key)`
+    makes a key unique and `Check.unchanged(entry)` guards a read-modify-write.
+    """
+
+    key: str
+    target: str  # "create" | "mod"
+    revision: int
+
+    @classmethod
+    def absent(cls, key: str) -> Check:
+        """key must not exist."""
+        return cls(key, "create", 0)
+
+    @classmethod
+    def unchanged(cls, entry: Entry) -> Check:
+        """entry's key must still be at the revision it was read at."""
+        return cls(entry.key, "mod", entry.mod_revision)
 
 
 @dataclass(frozen=True)
@@ -46,6 +70,9 @@ class Store(Protocol):
     async def count(self, prefix: str) -> int:
         """How many keys start with prefix."""
 
+    async def keys(self, prefix: str) -> list[str]:
+        """The keys (not values) that start with prefix, in key order."""
+
     async def put(self, key: str, value: dict[str, Any], lease: int = 0) -> int:
         """Write key unconditionally; returns the new revision."""
 
@@ -58,6 +85,10 @@ class Store(Protocol):
 
     async def delete(self, key: str) -> bool:
         """Delete key; False if it was not there."""
+
+    async def transaction(self, checks: list[Check], puts: dict[str, dict[str, Any]],
+                          deletes: Sequence[str] = ()) -> None:
+        """Apply puts and deletes atomically if every check holds (else errors.Conflict)."""
 
     async def grant_lease(self, ttl: int) -> int:
         """A new lease of ttl seconds; returns its id."""

@@ -12,13 +12,13 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import aetcd
 
 from controller.metrics import ETCD_SECONDS
-from controller.store.base import PREFIX, Entry, StoreStatus
+from controller.store.base import PREFIX, Check, Entry, StoreStatus
 from kran import errors
 from kran.defaults import join_hostport, split_hostport
 
@@ -139,6 +139,12 @@ class EtcdStore:
         found = await self._call("count", lambda c: c.get_prefix(_key(prefix), keys_only=True))
         return found.count
 
+    async def keys(self, prefix: str) -> list[str]:
+        """The keys (not values) that start with prefix, in key order."""
+        found = await self._call("keys", lambda c: c.get_prefix(
+            _key(prefix), keys_only=True, sort_order="ascend"))
+        return [kv.key.decode()[len(PREFIX):] for kv in found]
+
     async def put(self, key: str, value: dict[str, Any], lease: int = 0) -> int:
         """Write key unconditionally; returns the new revision."""
         done = await self._call("put", lambda c: c.put(_key(key), _encode(value), lease=lease or None))
@@ -176,6 +182,20 @@ class EtcdStore:
     async def delete(self, key: str) -> bool:
         """Delete key; False if it was not there."""
         return await self._call("delete", lambda c: c.delete(_key(key))) is not None
+
+    async def transaction(self, checks: list[Check], puts: dict[str, dict[str, Any]],
+                          deletes: Sequence[str] = ()) -> None:
+        """Apply puts and deletes atomically if every check holds (else errors.Conflict)."""
+        async def run(c: aetcd.Client) -> bool:
+            compare = [(c.transactions.create(_key(check.key)) if check.target == "create"
+                        else c.transactions.mod(_key(check.key))) == check.revision
+                       for check in checks]
+            success = [c.transactions.put(_key(key), _encode(value)) for key, value in puts.items()]
+            success += [c.transactions.delete(_key(key)) for key in deletes]
+            succeeded, _ = await c.transaction(compare=compare, success=success, failure=[])
+            return succeeded
+        if not await self._call("txn", run):
+            raise errors.Conflict("the records changed meanwhile; read them again and retry")
 
     async def grant_lease(self, ttl: int) -> int:
         """A new lease of ttl seconds; returns its id."""

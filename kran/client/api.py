@@ -13,7 +13,7 @@ from typing import Any
 import grpc
 
 from kran import errors
-from kran.api.v1 import images_pb2_grpc, nodes_pb2_grpc, system_pb2_grpc
+from kran.api.v1 import containers_pb2_grpc, images_pb2_grpc, nodes_pb2_grpc, system_pb2_grpc
 from kran.defaults import CONTROLLER_PORT, join_hostport, split_hostport
 
 # How long a connection attempt may take before a call fails. gRPC uses the
@@ -40,7 +40,7 @@ def server_said(exc: BaseException) -> bool:
 class APIClient:
     """The gRPC stubs of the controller's public services, on one channel.
 
-    `images`, `nodes` and `system` are the generated stubs; call them through
+    `containers`, `images`, `nodes` and `system` are the generated stubs; call them through
     `call()` and `stream()` so that errors come back as `kran.errors` kinds.
     """
 
@@ -56,6 +56,7 @@ class APIClient:
             ("grpc.max_receive_message_length", _MAX_MESSAGE),
             ("grpc.max_send_message_length", _MAX_MESSAGE),
         ])
+        self.containers = containers_pb2_grpc.ContainersStub(self._channel)
         self.images = images_pb2_grpc.ImagesStub(self._channel)
         self.nodes = nodes_pb2_grpc.NodesStub(self._channel)
         self.system = system_pb2_grpc.SystemStub(self._channel)
@@ -64,12 +65,13 @@ class APIClient:
         """Close the channel; calls made afterwards fail."""
         self._channel.close()
 
-    def call(self, method: Callable[..., Any], request: Any) -> Any:
+    def call(self, method: Callable[..., Any], request: Any,
+             timeout: float | None = None) -> Any:
         """Make a unary or client-streaming call; request may be an iterator."""
         try:
-            return method(request, wait_for_ready=False)
+            return method(request, timeout=timeout, wait_for_ready=False)
         except grpc.RpcError as err:
-            raise self._error(err) from err
+            raise self.error(err) from err
 
     def stream(self, method: Callable[..., Any], request: Any) -> Iterator[Any]:
         """Make a server-streaming call and yield its messages."""
@@ -78,13 +80,14 @@ class APIClient:
             responses = method(request, wait_for_ready=False)
             yield from responses
         except grpc.RpcError as err:
-            raise self._error(err) from err
+            raise self.error(err) from err
         finally:
             # A consumer that stops early must not leave the call running.
             if responses is not None:
                 responses.cancel()
 
-    def _error(self, err: grpc.RpcError) -> errors.KranError:
+    def error(self, err: grpc.RpcError) -> errors.KranError:
+        """The kran error kind for a failed call (ConnectionFailed if nobody answered)."""
         if err.code() == grpc.StatusCode.UNAVAILABLE and not self._connected():
             return ConnectionFailed(
                 f"Cannot connect to the kran controller at {self.address}. "

@@ -7,6 +7,7 @@ from typing import Any
 
 from kran.api.v1 import system_pb2
 from kran.client.api import APIClient
+from kran.client.containers import ContainerCollection
 from kran.client.images import ImageCollection
 from kran.client.nodes import NodeCollection
 from kran.defaults import DEFAULT_HOST, HOST_ENV
@@ -16,11 +17,12 @@ class Client:
     """A connection to a kran controller.
 
     host: "host[:port]" of the controller (default 127.0.0.1:7640).
-    `api` is the thin stub layer; `images` and `nodes` the collections.
+    `api` is the thin stub layer; `containers`, `images` and `nodes` the collections.
     """
 
     def __init__(self, host: str | None = None):
         self.api = APIClient(host or DEFAULT_HOST)
+        self.containers = ContainerCollection(self)
         self.images = ImageCollection(self)
         self.nodes = NodeCollection(self)
 

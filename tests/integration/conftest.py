@@ -9,9 +9,15 @@ default ports, so a `make up` cluster can run beside the tests.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
+import select
+import signal
+import struct
 import subprocess
+import termios
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +58,82 @@ def table(out: str) -> tuple[list[str], list[dict[str, str]]]:
     header = re.split(r"\s{2,}", lines[0].strip())
     rows = [dict(zip(header, re.split(r"\s{2,}", line.strip()))) for line in lines[1:]]
     return header, rows
+
+
+def columns(out: str) -> tuple[list[str], list[dict[str, str]]]:
+    """Split a Docker-style table by its header's column positions.
+
+    Unlike table(), an empty cell (PORTS of a container without ports) keeps
+    the cells after it in their columns. A header is a word or words joined
+    by single spaces ("CONTAINER ID").
+    """
+    lines = [line for line in out.splitlines() if line.strip()]
+    starts = [m.start() for m in re.finditer(r"\S+(?: \S+)*", lines[0])]
+    header = [lines[0][a:b].strip() for a, b in zip(starts, starts[1:] + [None])]
+    rows = [{name: line[a:b].strip() for name, a, b in zip(header, starts, starts[1:] + [None])}
+            for line in lines[1:]]
+    return header, rows
+
+
+class Terminal:
+    """A `kran` command whose stdin, stdout and stderr are a pseudo-terminal, as at a user's terminal.
+
+    Output accumulates in `output` (raw bytes, with the terminal's echo of
+    what was typed). The command runs in its own session; close() kills it
+    by pid if it is still running.
+    """
+
+    def __init__(self, argv: list[str], env: dict[str, str], rows: int = 24, cols: int = 80) -> None:
+        self.master, follower = os.openpty()
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        self.process = subprocess.Popen(argv, stdin=follower, stdout=follower, stderr=follower,
+                                        env=env, start_new_session=True)
+        os.close(follower)
+        self.output = b""
+
+    def _read(self, timeout: float) -> bool:
+        """Read what is there within timeout; False once the terminal is closed."""
+        ready, _, _ = select.select([self.master], [], [], timeout)
+        if not ready:
+            return True
+        try:
+            data = os.read(self.master, 65536)
+        except OSError:  # EIO: every process holding the other side has exited
+            return False
+        self.output += data
+        return bool(data)
+
+    def send(self, data: bytes) -> None:
+        """Type data (b"\\r" is Enter, b"\\x10\\x11" is Ctrl-P Ctrl-Q)."""
+        os.write(self.master, data)
+
+    def expect(self, pattern: bytes, timeout: float = 20.0) -> re.Match[bytes]:
+        """Wait until the output matches the regex pattern; AssertionError with the output if not."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = re.search(pattern, self.output)
+            if found:
+                return found
+            if time.monotonic() > deadline or not self._read(0.1) and self.process.poll() is not None:
+                raise AssertionError(f"no {pattern!r} in the terminal's output:\n{self.output!r}")
+
+    def wait(self, timeout: float = 20.0) -> int:
+        """Wait for the command to exit, reading its output; its exit status."""
+        deadline = time.monotonic() + timeout
+        while self.process.poll() is None:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"still running after {timeout:.0f}s; output:\n{self.output!r}")
+            self._read(0.1)
+        while select.select([self.master], [], [], 0.05)[0] and self._read(0):
+            pass  # what it wrote just before exiting
+        return self.process.returncode
+
+    def close(self) -> None:
+        """Kill the command if it still runs, and close the terminal."""
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        os.close(self.master)
 
 
 class Cluster:
@@ -105,6 +187,10 @@ class Cluster:
         result = self.kran(*args, stdin=stdin)
         assert result.code == 0, f"kran {' '.join(args)} exited {result.code}:\n{result.err}"
         return result.out
+
+    def terminal(self, *args: str) -> Terminal:
+        """Start the installed `kran` on a pseudo-terminal (see Terminal); close() it afterwards."""
+        return Terminal([str(BIN / "kran"), *args], {**os.environ, "KRAN_HOST": self.address, "TERM": "xterm"})
 
     def table(self, *args: str) -> tuple[list[str], list[dict[str, str]]]:
         """Run `kran`, require success and split its table into header and rows."""

@@ -45,3 +45,15 @@ def test_labels() -> None:
     assert cfg.labels == {"zone": "a", "ssd": "", "k": "v=w"}
     with pytest.raises(errors.InvalidArgument, match="key=value"):
         config.parse(["--label", "=x"])
+
+
+def test_cgroup_parent_and_an_absolute_state_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KRAN_AGENT_CGROUP_PARENT", raising=False)
+    cfg = config.parse(["--state-dir=relative/state"])
+    assert cfg.cgroup_parent == "kran" and cfg.state_dir == Path.cwd() / "relative/state"
+    assert config.parse(["--cgroup-parent=/system.slice/kran/"]).cgroup_parent == "system.slice/kran"
+    monkeypatch.setenv("KRAN_AGENT_CGROUP_PARENT", "lab-1")
+    assert config.parse([]).cgroup_parent == "lab-1"
+    for bad in ("", "/", "a/../b", "a//b"):
+        with pytest.raises(errors.InvalidArgument, match="--cgroup-parent"):
+            config.parse([f"--cgroup-parent={bad}"])

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from controller.store import EtcdStore
+from controller.store import Check, EtcdStore
 from controller.store.etcd import parse_endpoints
 from kran import errors
 from tests.procs import Etcd, free_port
@@ -82,6 +82,40 @@ def test_leases_bind_keys(etcd: Etcd) -> None:
         assert await store.get(prefix + "p") is None
         assert await store.refresh_lease(lease) == 0
         await store.revoke_lease(lease)  # unknown leases are ignored
+    run(_with_store([etcd.endpoint], body))
+
+
+def test_transaction_is_all_or_nothing(etcd: Etcd) -> None:
+    prefix = unique()
+
+    async def body(store: EtcdStore) -> None:
+        await store.put(prefix + "old", {"n": 0})
+        old = await store.get(prefix + "old")
+        await store.transaction([Check.absent(prefix + "new"), Check.unchanged(old)],
+                                {prefix + "new": {"n": 1}}, [prefix + "old"])
+        assert (await store.get(prefix + "new")).value == {"n": 1}
+        assert await store.get(prefix + "old") is None
+        # A failed check applies nothing: neither the put nor the delete.
+        with pytest.raises(errors.Conflict):
+            await store.transaction([Check.absent(prefix + "new")],
+                                    {prefix + "other": {"n": 2}}, [prefix + "new"])
+        assert await store.get(prefix + "other") is None
+        assert await store.get(prefix + "new") is not None
+        created = await store.get(prefix + "new")
+        await store.transaction([Check(created.key, "create", created.create_revision)],
+                                {prefix + "new": {"n": 3}})
+        assert (await store.get(prefix + "new")).value == {"n": 3}
+    run(_with_store([etcd.endpoint], body))
+
+
+def test_keys_lists_names_only(etcd: Etcd) -> None:
+    prefix = unique()
+
+    async def body(store: EtcdStore) -> None:
+        for name in ("ab2", "ab1", "b"):
+            await store.put(prefix + name, {"big": "x" * 1000})
+        assert await store.keys(prefix + "ab") == [prefix + "ab1", prefix + "ab2"]
+        assert await store.keys(prefix + "z") == []
     run(_with_store([etcd.endpoint], body))
 
 

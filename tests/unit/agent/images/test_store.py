@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from agent.images.store import ImageStore, node_platform, parse_time
+from agent.images.store import ImageStore
+from agent.images.views import node_platform, parse_time
 from hostile import sandbox  # noqa: F401  (the fixture)
 from imagekit import busybox_rootfs, write_tar
 from kran import errors
@@ -294,3 +295,26 @@ def test_concurrent_imports_and_removes_share_one_layer(store, rootfs):
     assert len({v.layers[0].chain_id for v in views}) == 1
     assert sorted(t for v in store.list_images() for t in v.repo_tags) == ["app:1", "app:3", "app:5", "app:7"]
     assert len(store.layers.list()) == 1 and _disk(store)[2] == []
+
+
+def test_a_held_image_is_kept_until_released(store, rootfs, sandbox):  # noqa: F811
+    view = store.import_rootfs(rootfs, "busybox", [], "")
+    holder = "c" * 64
+    assert store.hold(holder, "busybox") == view.id
+    with pytest.raises(errors.FailedPrecondition, match="must force.*container cccccccccccc is using"):
+        store.remove("busybox")
+    with pytest.raises(errors.FailedPrecondition, match="must be forced.*used by container cccccccccccc"):
+        store.remove(view.id)
+    assert store.prune(all_unused=True) == ([], 0)
+    # force only untags: the container still has its image and layers
+    assert store.remove("busybox", force=True) == [("untagged", "busybox:latest")]
+    assert store.resolve(view.id) == view.id and store.image_layers(view.id)
+    reopened = ImageStore(sandbox / "images")  # start-up GC keeps held images too
+    assert reopened.holders() == {holder}
+    reopened.close()
+    store.release(holder)
+    assert store.holders() == set()
+    records, _ = store.prune()
+    assert ("deleted", view.id) in records
+    with pytest.raises(errors.NotFound):
+        store.hold(holder, view.id)

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from agent.linux import mounts_below
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 T = TypeVar("T")
@@ -258,3 +260,9 @@ class Processes:
                 continue
             if f"--data-dir={pid_file.parent}".encode() in argv:
                 stop_pid(pid)
+
+
+def mounts_under(path: Path) -> list[str]:
+    """Mount points at or below `path`, deepest first: what a test left mounted."""
+    path = path.resolve()
+    return [str(p) for p in mounts_below(path)] + ([str(path)] if os.path.ismount(path) else [])

@@ -24,7 +24,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.procs import BIN, ROOT, Agent, Controller, Processes, free_port, wait_until
+from kran.api.v1 import containers_pb2 as pb
+from kran.api.v1 import images_pb2
+from tests.integration.agentkit import CALL_TIMEOUT, AgentUnderTest, kill_cgroup
+from tests.integration.runtime.conftest import cgroup_dirs
+from tests.procs import BIN, ROOT, Agent, Controller, Processes, free_port, mounts_under, wait_until
 
 NODE_TTL = 3
 KRAN_TIMEOUT = 60
@@ -38,18 +42,6 @@ class Result:
     out: str
     err: str
     out_bytes: bytes
-
-
-def mounts_under(path: Path) -> list[str]:
-    """Mount points at or below path, deepest first."""
-    prefix = str(path.resolve())
-    found = []
-    with open("/proc/self/mountinfo") as mountinfo:
-        for line in mountinfo:
-            point = line.split()[4].replace("\\040", " ")
-            if point == prefix or point.startswith(prefix + "/"):
-                found.append(point)
-    return sorted(found, reverse=True)
 
 
 def table(out: str) -> tuple[list[str], list[dict[str, str]]]:
@@ -265,3 +257,32 @@ def hello_tar(images_dir: Path) -> Path:
     path = images_dir / "hello-world.tar"
     assert path.is_file(), f"{path} was not built"
     return path
+
+
+@pytest.fixture(scope="module")
+def agent(tmp_path_factory: pytest.TempPathFactory, busybox_tar: Path) -> Iterator[AgentUnderTest]:
+    workdir = tmp_path_factory.mktemp("agent-containers")
+    processes = Processes(workdir)
+    parent = f"kran-test-agent-{os.getpid()}"
+    try:
+        controller = processes.controller(workdir / "controller")
+        under_test = AgentUnderTest(processes, workdir / "agent", controller.address, parent)
+        header = images_pb2.ImportImageRequest(header=images_pb2.ImportHeader(
+            reference="busybox:latest", changes=['CMD ["sh"]']))
+        chunks = [header, images_pb2.ImportImageRequest(chunk=busybox_tar.read_bytes())]
+        under_test.images.Import(iter(chunks), timeout=CALL_TIMEOUT)
+        yield under_test
+        leftover = under_test.call("List", pb.ListContainersRequest(all=True)).containers
+        for container in leftover:
+            under_test.call("Remove", pb.RemoveContainerRequest(container=container.id, force=True))
+        assert not leftover, f"containers left: {[c.name for c in leftover]}"
+    finally:
+        processes.cleanup()
+        mounts = mounts_under(workdir)
+        for point in mounts:
+            subprocess.run(["umount", "-l", point], check=False)
+        for path in cgroup_dirs(parent):
+            for child in (c for c in path.iterdir() if c.is_dir()):
+                kill_cgroup(child)
+            path.rmdir()
+        assert not mounts, f"mounts left behind: {mounts}"

@@ -17,8 +17,7 @@ import pytest
 
 from kran.api.v1 import containers_pb2 as pb
 from kran.api.v1 import images_pb2
-from tests.integration.test_agent_containers import CALL_TIMEOUT, AgentUnderTest
-from tests.integration.test_agent_containers import agent  # noqa: F401  (the fixture)
+from tests.integration.agentkit import CALL_TIMEOUT, AgentUnderTest
 from tests.procs import wait_until
 
 

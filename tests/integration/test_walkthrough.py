@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from agent.runtime.state import STATE_FILE, process_start_time
-from tests.integration.conftest import Cluster, Terminal, columns, mounts_under
+from tests.integration.conftest import Cluster, Terminal, columns
+from tests.procs import mounts_under
 
 PS_HEADER = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
 AGO = r"(Less than a second|About a minute|\d+ (seconds?|minutes?)) ago"

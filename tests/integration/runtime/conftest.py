@@ -21,6 +21,7 @@ import pytest
 
 from agent import linux
 from agent.runtime.cgroups import is_v2
+from tests.procs import mounts_under
 from agent.runtime.forkserver import ForkServer
 from agent.runtime.runtime import Runtime
 from agent.runtime.spec import ContainerSpec
@@ -83,16 +84,10 @@ def cgroup_dirs(parent: str, name: str | None = None) -> list[Path]:
     return [p for p in candidates if p.exists()]
 
 
-def mounts_below(path: Path) -> list[str]:
-    with open("/proc/self/mountinfo") as f:
-        points = [line.split()[4] for line in f]
-    return [p for p in points if p == str(path) or p.startswith(f"{path}/")]
-
-
 def leftovers(runtime: Runtime, container_id: str, shim_pid: int | None = None) -> list[str]:
     """Everything of a deleted container that is still there (should be nothing)."""
     bundle = runtime.containers_dir / container_id
-    found = [f"mount {m}" for m in mounts_below(bundle)]
+    found = [f"mount {m}" for m in mounts_under(bundle)]
     found += [f"cgroup {p}" for p in cgroup_dirs(runtime.cgroup_parent, container_id)]
     if bundle.exists():
         found.append(f"bundle {bundle}")

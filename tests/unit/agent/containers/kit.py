@@ -8,23 +8,24 @@ whiteouts and opaque directories exist below the container too.
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
-import signal
 import subprocess
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
+
+from kran.api.v1 import containers_pb2, nodes_pb2
 
 from agent.images.layers import LayerStore
+from agent.containers.manager import ContainerManager
 from agent.images.store import ImageStore
 from agent.linux import mount_overlay, unmount
-from agent.runtime.cgroups import CGROUP_ROOT, V1_CONTROLLERS, is_v2, open_cgroup
-from images.hostile import directory, reg, symlink, write_tar
-from images.imagekit import busybox_rootfs
+from agent.runtime.runtime import Runtime
+from agent.runtime.cgroups import CGROUP_ROOT, V1_CONTROLLERS, is_v2
+from tests.unit.agent.images.hostile import directory, reg, symlink, write_tar
+from tests.unit.agent.images.imagekit import busybox_rootfs
 
 SECOND_LAYER = (
     directory("etc"), reg("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n"), reg("etc/group", b"root:x:0:\n"),
@@ -105,39 +106,23 @@ class Cgrouped:
     process: subprocess.Popen
 
 
-def _cgroup_dirs(parent: str) -> list[Path]:
+def cgroup_dirs(parent: str) -> list[Path]:
+    """The cgroup directories of `parent` on this host."""
     if is_v2(CGROUP_ROOT):
         return [CGROUP_ROOT / parent]
     return [CGROUP_ROOT / c / parent for c in V1_CONTROLLERS]
 
 
-@pytest.fixture
-def cgrouped_factory() -> Iterator:
-    """Start `argv` in a new cgroup with `resources` (OCI form); everything is removed afterwards."""
-    parent = f"kran-test-ops-{os.getpid()}-{secrets.token_hex(3)}"
-    made: list[tuple[Cgrouped, object]] = []
+ID1, ID2 = "a1" * 32, "a2" * 32
 
-    def start(argv: list[str], resources: dict | None = None, **popen) -> Cgrouped:
-        name = f"c{len(made)}"
-        group = open_cgroup(parent, name)
-        group.create(resources or {})
-        # The child waits for a line on stdin until it is in the group, so all its life is accounted there.
-        read_fd, write_fd = os.pipe()
-        process = subprocess.Popen(["/bin/sh", "-c", 'read _; exec "$@"', "sh", *argv], stdin=read_fd, **popen)
-        os.close(read_fd)
-        cgrouped = Cgrouped(parent, name, process)
-        made.append((cgrouped, group))
-        group.add(process.pid)
-        os.write(write_fd, b"go\n")
-        os.close(write_fd)
-        return cgrouped
 
-    yield start
-    for cgrouped, group in made:
-        if cgrouped.process.poll() is None:
-            os.kill(cgrouped.process.pid, signal.SIGKILL)
-        cgrouped.process.wait()
-        group.remove()
-    for path in _cgroup_dirs(parent):
-        if path.exists():
-            path.rmdir()
+class Harness:
+    def __init__(self, state: Path, store: ImageStore) -> None:
+        self.reports: list[nodes_pb2.ContainerReport] = []
+        self.manager = ContainerManager(state, store, Runtime(state / "runtime", forkserver=None),
+                                        node_id="node1", node_name="host1", report=self.reports.append)
+
+    async def create(self, container_id: str, name: str = "", **config) -> containers_pb2.Container:
+        request = containers_pb2.CreateContainerRequest(
+            id=container_id, name=name, config=containers_pb2.ContainerConfig(**{"image": "busybox", **config}))
+        return self.manager.message(await self.manager.create(request))

@@ -15,7 +15,7 @@ from agent.containers.attach import attach
 from kran import errors
 from kran.api.v1 import containers_pb2
 
-from .test_manager import ID1, Harness, harness, state, store  # noqa: F401 (fixtures)
+from .kit import ID1, Harness
 
 
 def responses(harness: Harness, *requests: containers_pb2.AttachRequest) -> list[containers_pb2.AttachResponse]:  # noqa: F811

@@ -18,7 +18,6 @@ from agent.containers.diff import write_layer
 from agent.containers.ops import commit_config
 from agent.images.store import ImageStore
 from agent.linux import mount_overlay, unmount
-from images.hostile import sandbox  # noqa: F401  (the fixture)
 from kran.api.v1 import containers_pb2
 
 from .kit import container_fs, image

@@ -16,8 +16,7 @@ import pytest
 
 from agent.containers.copy import container_root, copy_from, copy_to
 from agent.linux import mounts_below
-from images.hostile import directory, hardlink, reg, symlink, write_tar
-from images.hostile import sandbox  # noqa: F401  (the fixture)
+from tests.unit.agent.images.hostile import directory, hardlink, reg, symlink, write_tar
 from kran import errors
 
 from .kit import ContainerFS, container_fs, image_layers

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from agent.containers.diff import changes
-from images.hostile import sandbox  # noqa: F401  (the fixture)
 
 from .kit import container_fs, image_layers
 

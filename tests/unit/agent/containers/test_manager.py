@@ -8,57 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import tarfile
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from agent.containers.manager import ContainerManager
 from agent.images.store import ImageStore
-from agent.runtime.runtime import Runtime
 from kran import errors
-from kran.api.v1 import containers_pb2, nodes_pb2
+from kran.api.v1 import containers_pb2
 
-ID1, ID2 = "a1" * 32, "a2" * 32
-
-
-@pytest.fixture
-def state() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="kran-manager-"))
-    yield path
-    shutil.rmtree(path)
-
-
-@pytest.fixture
-def store(state: Path) -> Iterator[ImageStore]:
-    rootfs = state / "rootfs.tar"
-    with tarfile.open(rootfs, "w") as tar:
-        tar.add("/bin/busybox", arcname="bin/busybox")
-    store = ImageStore(state / "images")
-    store.import_rootfs(rootfs, "busybox:latest", changes=['CMD ["sh"]', "ENV PATH=/bin", "WORKDIR /srv"])
-    yield store
-    store.close()
-
-
-class Harness:
-    def __init__(self, state: Path, store: ImageStore) -> None:
-        self.reports: list[nodes_pb2.ContainerReport] = []
-        self.manager = ContainerManager(state, store, Runtime(state / "runtime", forkserver=None),
-                                        node_id="node1", node_name="host1", report=self.reports.append)
-
-    async def create(self, container_id: str, name: str = "", **config) -> containers_pb2.Container:
-        request = containers_pb2.CreateContainerRequest(
-            id=container_id, name=name, config=containers_pb2.ContainerConfig(**{"image": "busybox", **config}))
-        return self.manager.message(await self.manager.create(request))
-
-
-@pytest.fixture
-def harness(state: Path, store: ImageStore) -> Harness:
-    return Harness(state, store)
-
+from .kit import ID1, ID2, Harness
 
 def test_create_records_the_effective_container(harness: Harness, state: Path) -> None:
     container = asyncio.run(harness.create(ID1, "web", env=["A=1"], labels={"x": "y"}))

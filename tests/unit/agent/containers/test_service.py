@@ -11,7 +11,7 @@ from agent.containers.service import ContainersService, _until
 from kran import errors
 from kran.api.v1 import containers_pb2
 
-from .test_manager import ID1, ID2, Harness, harness, state, store  # noqa: F401 (fixtures)
+from .kit import ID1, ID2, Harness
 
 
 class Context:

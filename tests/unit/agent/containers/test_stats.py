@@ -14,7 +14,6 @@ from agent.containers.cgroup import CgroupView, container_cgroup, frozen
 from agent.containers.metrics import ContainerCollector
 from agent.containers.stats import Sample, host_memory, net_bytes, sample, system_cpu_ns
 
-from .kit import cgrouped_factory  # noqa: F401  (the fixture)
 
 MIB = 1 << 20
 HOG = ("import time\nx = bytearray(40 << 20)\nfor i in range(0, len(x), 4096): x[i] = 1\n"

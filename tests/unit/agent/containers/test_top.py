@@ -9,7 +9,6 @@ from pathlib import Path
 from agent.containers.cgroup import container_cgroup
 from agent.containers.top import TITLES, cpu_time, host_users, start_time, top, tty_name
 
-from .kit import cgrouped_factory  # noqa: F401  (the fixture)
 
 
 def _wait_for(condition, timeout: float = 5.0) -> None:

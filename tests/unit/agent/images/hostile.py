@@ -1,17 +1,10 @@
-"""Build layer tars in memory, well-formed or hostile, for the extraction tests; and their scratch dir."""
+"""Build layer tars in memory, well-formed or hostile, for the extraction tests."""
 
 from __future__ import annotations
 
 import io
-import shutil
 import tarfile
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
-
-from agent.linux import mounts_below, unmount
 
 MTIME = 1_600_000_000
 
@@ -74,18 +67,3 @@ def write_tar(path: Path, *members: Member, global_headers: dict[str, str] | Non
         for info, data in members:
             tar.addfile(info, io.BytesIO(data) if data is not None else None)
     return path
-
-
-@pytest.fixture
-def sandbox() -> Iterator[Path]:
-    """A scratch directory (outside /var/lib/kran); fails the test if a mount is left below it."""
-    path = Path(tempfile.mkdtemp(prefix="kran-layers-"))
-    leaked = []
-    try:
-        yield path
-    finally:
-        for point in mounts_below(path):
-            leaked.append(point)
-            unmount(point)
-        shutil.rmtree(path)
-    assert not leaked, f"mounts left behind: {leaked}"

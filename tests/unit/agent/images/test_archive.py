@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from agent.images.store import ImageStore
-from hostile import sandbox  # noqa: F401  (the fixture)
-from imagekit import (busybox_rootfs, descriptor, digest, hexof, image_config, layer_tar, legacy_save,
+from tests.unit.agent.images.imagekit import (busybox_rootfs, descriptor, digest, hexof, image_config, layer_tar, legacy_save,
                       oci_manifest, write_tar)
 from kran import errors
 

@@ -15,9 +15,8 @@ import pytest
 from agent.images.commit import child_config
 from agent.images.store import ImageStore
 from agent.linux import mount_overlay, unmount
-from hostile import directory, reg, whiteout, write_tar
-from hostile import sandbox  # noqa: F401  (the fixture)
-from imagekit import busybox_rootfs
+from tests.unit.agent.images.hostile import directory, reg, whiteout, write_tar
+from tests.unit.agent.images.imagekit import busybox_rootfs
 from kran import errors
 
 CONTAINER = {"Cmd": ["sh", "-c", "echo hi > /hello"], "Env": ["PATH=/bin", "A=1"], "WorkingDir": "/",

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from agent.images.extract import extract_layer
-from hostile import MTIME, device, directory, fifo, hardlink, reg, symlink, whiteout, write_tar
-from hostile import sandbox  # noqa: F401  (the fixture)
+from tests.unit.agent.images.hostile import MTIME, device, directory, fifo, hardlink, reg, symlink, whiteout, write_tar
 from kran import errors
 
 

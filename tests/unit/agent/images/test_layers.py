@@ -16,8 +16,7 @@ import pytest
 
 from agent.images.layers import LayerInfo, LayerStore, chain_id
 from agent.linux import mount_overlay, mounts_below, unmount
-from hostile import directory, hardlink, reg, symlink, whiteout, write_tar
-from hostile import sandbox  # noqa: F401  (the fixture)
+from tests.unit.agent.images.hostile import directory, hardlink, reg, symlink, whiteout, write_tar
 from kran import errors
 
 

@@ -13,8 +13,7 @@ import pytest
 
 from agent.images.service import CHUNK_SIZE, ImagesService
 from agent.images.store import ImageStore
-from hostile import sandbox  # noqa: F401  (the fixture)
-from imagekit import busybox_rootfs
+from tests.unit.agent.images.imagekit import busybox_rootfs
 from kran.api.v1 import images_pb2, images_pb2_grpc
 from kran.server import start_server
 

@@ -17,8 +17,7 @@ import zstandard
 
 from agent.images.store import ImageStore
 from agent.images.views import node_platform, parse_time
-from hostile import sandbox  # noqa: F401  (the fixture)
-from imagekit import busybox_rootfs, write_tar
+from tests.unit.agent.images.imagekit import busybox_rootfs, write_tar
 from kran import errors
 
 REPO = Path(__file__).resolve().parents[4]

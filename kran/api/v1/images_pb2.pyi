@@ -9,6 +9,104 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class RegistryAuth(_message.Message):
+    __slots__ = ("username", "password", "server_address", "identity_token")
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    SERVER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    IDENTITY_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    username: str
+    password: str
+    server_address: str
+    identity_token: str
+    def __init__(self, username: _Optional[str] = ..., password: _Optional[str] = ..., server_address: _Optional[str] = ..., identity_token: _Optional[str] = ...) -> None: ...
+
+class PullImageRequest(_message.Message):
+    __slots__ = ("reference", "platform", "all_tags", "auth", "node", "all_nodes")
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    PLATFORM_FIELD_NUMBER: _ClassVar[int]
+    ALL_TAGS_FIELD_NUMBER: _ClassVar[int]
+    AUTH_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    ALL_NODES_FIELD_NUMBER: _ClassVar[int]
+    reference: str
+    platform: str
+    all_tags: bool
+    auth: RegistryAuth
+    node: str
+    all_nodes: bool
+    def __init__(self, reference: _Optional[str] = ..., platform: _Optional[str] = ..., all_tags: _Optional[bool] = ..., auth: _Optional[_Union[RegistryAuth, _Mapping]] = ..., node: _Optional[str] = ..., all_nodes: _Optional[bool] = ...) -> None: ...
+
+class PushImageRequest(_message.Message):
+    __slots__ = ("reference", "all_tags", "auth", "node")
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    ALL_TAGS_FIELD_NUMBER: _ClassVar[int]
+    AUTH_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    reference: str
+    all_tags: bool
+    auth: RegistryAuth
+    node: str
+    def __init__(self, reference: _Optional[str] = ..., all_tags: _Optional[bool] = ..., auth: _Optional[_Union[RegistryAuth, _Mapping]] = ..., node: _Optional[str] = ...) -> None: ...
+
+class Progress(_message.Message):
+    __slots__ = ("id", "status", "current", "total", "error", "node_name")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    NODE_NAME_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    status: str
+    current: int
+    total: int
+    error: str
+    node_name: str
+    def __init__(self, id: _Optional[str] = ..., status: _Optional[str] = ..., current: _Optional[int] = ..., total: _Optional[int] = ..., error: _Optional[str] = ..., node_name: _Optional[str] = ...) -> None: ...
+
+class LoginRequest(_message.Message):
+    __slots__ = ("auth",)
+    AUTH_FIELD_NUMBER: _ClassVar[int]
+    auth: RegistryAuth
+    def __init__(self, auth: _Optional[_Union[RegistryAuth, _Mapping]] = ...) -> None: ...
+
+class LoginResponse(_message.Message):
+    __slots__ = ("status", "identity_token")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    IDENTITY_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    status: str
+    identity_token: str
+    def __init__(self, status: _Optional[str] = ..., identity_token: _Optional[str] = ...) -> None: ...
+
+class SearchImagesRequest(_message.Message):
+    __slots__ = ("term", "limit", "auth")
+    TERM_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    AUTH_FIELD_NUMBER: _ClassVar[int]
+    term: str
+    limit: int
+    auth: RegistryAuth
+    def __init__(self, term: _Optional[str] = ..., limit: _Optional[int] = ..., auth: _Optional[_Union[RegistryAuth, _Mapping]] = ...) -> None: ...
+
+class SearchResult(_message.Message):
+    __slots__ = ("name", "description", "star_count", "is_official")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    STAR_COUNT_FIELD_NUMBER: _ClassVar[int]
+    IS_OFFICIAL_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    description: str
+    star_count: int
+    is_official: bool
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., star_count: _Optional[int] = ..., is_official: _Optional[bool] = ...) -> None: ...
+
+class SearchImagesResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[SearchResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[SearchResult, _Mapping]]] = ...) -> None: ...
+
 class Image(_message.Message):
     __slots__ = ("id", "repo_tags", "repo_digests", "created", "size", "parent", "labels", "node_id", "node_name")
     class LabelsEntry(_message.Message):

@@ -77,6 +77,26 @@ class ImagesStub:
                 request_serializer=kran_dot_api_dot_v1_dot_images__pb2.PruneImagesRequest.SerializeToString,
                 response_deserializer=kran_dot_api_dot_v1_dot_images__pb2.PruneImagesResponse.FromString,
                 _registered_method=True)
+        self.Pull = channel.unary_stream(
+                '/kran.api.v1.Images/Pull',
+                request_serializer=kran_dot_api_dot_v1_dot_images__pb2.PullImageRequest.SerializeToString,
+                response_deserializer=kran_dot_api_dot_v1_dot_images__pb2.Progress.FromString,
+                _registered_method=True)
+        self.Push = channel.unary_stream(
+                '/kran.api.v1.Images/Push',
+                request_serializer=kran_dot_api_dot_v1_dot_images__pb2.PushImageRequest.SerializeToString,
+                response_deserializer=kran_dot_api_dot_v1_dot_images__pb2.Progress.FromString,
+                _registered_method=True)
+        self.Login = channel.unary_unary(
+                '/kran.api.v1.Images/Login',
+                request_serializer=kran_dot_api_dot_v1_dot_images__pb2.LoginRequest.SerializeToString,
+                response_deserializer=kran_dot_api_dot_v1_dot_images__pb2.LoginResponse.FromString,
+                _registered_method=True)
+        self.Search = channel.unary_unary(
+                '/kran.api.v1.Images/Search',
+                request_serializer=kran_dot_api_dot_v1_dot_images__pb2.SearchImagesRequest.SerializeToString,
+                response_deserializer=kran_dot_api_dot_v1_dot_images__pb2.SearchImagesResponse.FromString,
+                _registered_method=True)
 
 
 class ImagesServicer:
@@ -140,6 +160,37 @@ class ImagesServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Pull(self, request, context):
+        """Pull fetches an image from its registry (or the docker.io mirror) into
+        the store of `node` (default: the first Ready node by hostname), or of
+        every Ready node with all_nodes; progress as docker pull shows it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Push(self, request, context):
+        """Push sends an image to its registry from the node that has it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Login(self, request, context):
+        """Login checks credentials against a registry (docker login); the
+        client keeps them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Search(self, request, context):
+        """Search lists the registry's catalog entries matching a term.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ImagesServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -182,6 +233,26 @@ def add_ImagesServicer_to_server(servicer, server):
                     servicer.Prune,
                     request_deserializer=kran_dot_api_dot_v1_dot_images__pb2.PruneImagesRequest.FromString,
                     response_serializer=kran_dot_api_dot_v1_dot_images__pb2.PruneImagesResponse.SerializeToString,
+            ),
+            'Pull': grpc.unary_stream_rpc_method_handler(
+                    servicer.Pull,
+                    request_deserializer=kran_dot_api_dot_v1_dot_images__pb2.PullImageRequest.FromString,
+                    response_serializer=kran_dot_api_dot_v1_dot_images__pb2.Progress.SerializeToString,
+            ),
+            'Push': grpc.unary_stream_rpc_method_handler(
+                    servicer.Push,
+                    request_deserializer=kran_dot_api_dot_v1_dot_images__pb2.PushImageRequest.FromString,
+                    response_serializer=kran_dot_api_dot_v1_dot_images__pb2.Progress.SerializeToString,
+            ),
+            'Login': grpc.unary_unary_rpc_method_handler(
+                    servicer.Login,
+                    request_deserializer=kran_dot_api_dot_v1_dot_images__pb2.LoginRequest.FromString,
+                    response_serializer=kran_dot_api_dot_v1_dot_images__pb2.LoginResponse.SerializeToString,
+            ),
+            'Search': grpc.unary_unary_rpc_method_handler(
+                    servicer.Search,
+                    request_deserializer=kran_dot_api_dot_v1_dot_images__pb2.SearchImagesRequest.FromString,
+                    response_serializer=kran_dot_api_dot_v1_dot_images__pb2.SearchImagesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -403,6 +474,114 @@ class Images:
             '/kran.api.v1.Images/Prune',
             kran_dot_api_dot_v1_dot_images__pb2.PruneImagesRequest.SerializeToString,
             kran_dot_api_dot_v1_dot_images__pb2.PruneImagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Pull(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/kran.api.v1.Images/Pull',
+            kran_dot_api_dot_v1_dot_images__pb2.PullImageRequest.SerializeToString,
+            kran_dot_api_dot_v1_dot_images__pb2.Progress.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Push(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/kran.api.v1.Images/Push',
+            kran_dot_api_dot_v1_dot_images__pb2.PushImageRequest.SerializeToString,
+            kran_dot_api_dot_v1_dot_images__pb2.Progress.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Login(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kran.api.v1.Images/Login',
+            kran_dot_api_dot_v1_dot_images__pb2.LoginRequest.SerializeToString,
+            kran_dot_api_dot_v1_dot_images__pb2.LoginResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Search(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kran.api.v1.Images/Search',
+            kran_dot_api_dot_v1_dot_images__pb2.SearchImagesRequest.SerializeToString,
+            kran_dot_api_dot_v1_dot_images__pb2.SearchImagesResponse.FromString,
             options,
             channel_credentials,
             insecure,

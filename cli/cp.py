@@ -15,7 +15,6 @@ import os
 import posixpath
 import sys
 import tarfile
-from collections.abc import Iterator
 
 import click
 
@@ -23,7 +22,7 @@ from cli.flags import DockerCommand, StatusError
 from cli.session import Session, pass_session
 from kran import errors
 from kran.client import Container
-from kran.client.archive import is_dir
+from kran.client.archive import ChunkReader, is_dir
 from kran.units import human_size
 
 
@@ -33,30 +32,6 @@ def split_target(arg: str) -> tuple[str | None, str]:
         return None, arg
     name, _, path = arg.partition(":")
     return name, path
-
-
-class _Reader(io.RawIOBase):
-    """A binary file over chunks, counting the bytes read."""
-
-    def __init__(self, chunks: Iterator[bytes]):
-        self._chunks = chunks
-        self._pending = b""
-        self.total = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        while not self._pending:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return 0
-            self._pending = chunk
-        size = min(len(buffer), len(self._pending))
-        buffer[:size] = self._pending[:size]
-        self._pending = self._pending[size:]
-        self.total += size
-        return size
 
 
 class _Extract(tarfile.TarFile):
@@ -123,7 +98,7 @@ def copy_out(container: Container, path: str, dest: str, keep_owner: bool) -> in
         os.makedirs(directory, exist_ok=True)
     else:
         directory, new_base = local_destination(dest, source_base)
-    reader = _Reader(chunks)
+    reader = ChunkReader(chunks)
     with _Extract.open(fileobj=io.BufferedReader(reader), mode="r|") as tar:
         tar.keep_owner = keep_owner
         for member in tar:

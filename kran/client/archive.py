@@ -22,13 +22,13 @@ GO_MODE_CHAR_DEVICE = 1 << 21
 GO_MODE_STICKY = 1 << 20
 
 
-class _Recording(io.RawIOBase):
-    """A file over an iterator of chunks that remembers every byte it handed out."""
+class ChunkReader(io.RawIOBase):
+    """A binary file over an iterator of chunks; `total` counts the bytes handed out."""
 
     def __init__(self, chunks: Iterator[bytes]):
         self._chunks = chunks
         self._pending = b""
-        self.seen: list[bytes] = []
+        self.total = 0
 
     def readable(self) -> bool:
         return True
@@ -41,9 +41,24 @@ class _Recording(io.RawIOBase):
             self._pending = chunk
         size = min(len(buffer), len(self._pending))
         buffer[:size] = self._pending[:size]
-        self.seen.append(self._pending[:size])
+        self._handed_out(self._pending[:size])
         self._pending = self._pending[size:]
+        self.total += size
         return size
+
+    def _handed_out(self, data: bytes) -> None:
+        """Called with every piece read (subclasses keep it)."""
+
+
+class _Recording(ChunkReader):
+    """A ChunkReader that remembers every byte it handed out."""
+
+    def __init__(self, chunks: Iterator[bytes]):
+        super().__init__(chunks)
+        self.seen: list[bytes] = []
+
+    def _handed_out(self, data: bytes) -> None:
+        self.seen.append(data)
 
     def rest(self) -> _Replay:
         """What was read so far, then what was not."""

@@ -16,7 +16,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from agent.containers import logs
-from agent.containers.detach import DetachMatcher, parse_detach_keys
+from agent.containers.detach import parse_detach_keys, relay_stdin
 from agent.containers.manager import ContainerManager
 from agent.containers.records import ContainerRecord
 from agent.runtime import wire
@@ -50,22 +50,16 @@ async def _relay_stdin(manager: ContainerManager, record: ContainerRecord, sessi
                        options: containers_pb2.AttachOptions,
                        requests: AsyncIterator[containers_pb2.AttachRequest]) -> bool:
     """Forward stdin and resizes until the client ends its stream; True when it detached."""
-    matcher = DetachMatcher(parse_detach_keys(options.detach_keys))
-    async for request in requests:
-        part = request.WhichOneof("part")
-        if part == "stdin" and options.stdin:
-            data, detached = matcher.feed(request.stdin)
-            await session.write(data)
-            if detached:
-                return True
-        elif part == "close_stdin" and options.stdin:
-            await session.write(matcher.flush())
-            if record.config.stdin_once:
-                await session.close_stdin()
-        elif part == "resize":
-            with contextlib.suppress(errors.FailedPrecondition):
-                await manager.runtime.resize(record.id, request.resize.height, request.resize.width)
-    return False
+    async def close_stdin() -> None:
+        if record.config.stdin_once:  # else the next attacher may still write
+            await session.close_stdin()
+
+    async def resize(height: int, width: int) -> None:
+        with contextlib.suppress(errors.FailedPrecondition):
+            await manager.runtime.resize(record.id, height, width)
+
+    return await relay_stdin(requests, parse_detach_keys(options.detach_keys), options.stdin,
+                             session.write, close_stdin, resize)
 
 
 async def attach(manager: ContainerManager, requests: AsyncIterator[containers_pb2.AttachRequest]

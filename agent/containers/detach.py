@@ -6,6 +6,9 @@ The agent, not the client, watches the attach/exec stdin stream for the keys
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
 from kran import errors
 
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
@@ -72,3 +75,30 @@ class DetachMatcher:
         """The bytes held back as a possible start of the sequence (at the end of the stream)."""
         held, self._held = self._held, b""
         return held
+
+
+async def relay_stdin(requests: AsyncIterator[Any], keys: bytes, stdin: bool,
+                      write: Callable[[bytes], Awaitable[None]],
+                      close_stdin: Callable[[], Awaitable[None]],
+                      resize: Callable[[int, int], Awaitable[None]]) -> bool:
+    """Forward a client's stdin, less the detach keys, and its resizes until it ends its stream.
+
+    `requests` are AttachRequest or ExecRequest messages (the same oneof);
+    returns True when the client detached.
+    """
+    matcher = DetachMatcher(keys)
+    async for request in requests:
+        part = request.WhichOneof("part")
+        if part == "stdin" and stdin:
+            data, detached = matcher.feed(request.stdin)
+            await write(data)
+            if detached:
+                return True
+        elif part == "close_stdin" and stdin:
+            await write(matcher.flush())
+            await close_stdin()
+        elif part == "resize":
+            await resize(request.resize.height, request.resize.width)
+    if stdin:
+        await write(matcher.flush())
+    return False

@@ -17,7 +17,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from agent.containers.detach import DEFAULT_DETACH_KEYS, DetachMatcher, parse_detach_keys
+from agent.containers.detach import DEFAULT_DETACH_KEYS, parse_detach_keys, relay_stdin
 from agent.runtime import wire
 from agent.runtime.runtime import ExecError
 from agent.runtime.shimclient import ExecSession
@@ -46,22 +46,10 @@ def detach_keys(options: containers_pb2.ExecOptions) -> bytes:
 async def _relay_stdin(session: ExecSession, options: containers_pb2.ExecOptions,
                        requests: AsyncIterator[containers_pb2.ExecRequest], events: asyncio.Queue) -> None:
     """Forward stdin and resizes; the client's end of stream closes the process's stdin."""
-    matcher = DetachMatcher(detach_keys(options))
-    async for request in requests:
-        part = request.WhichOneof("part")
-        if part == "stdin" and options.stdin:
-            data, detached = matcher.feed(request.stdin)
-            await session.write(data)
-            if detached:
-                await events.put(_DETACHED)
-                return
-        elif part == "close_stdin" and options.stdin:
-            await session.write(matcher.flush())
-            await session.close_stdin()
-        elif part == "resize":
-            await session.resize(request.resize.height, request.resize.width)
-    if options.stdin:
-        await session.write(matcher.flush())
+    if await relay_stdin(requests, detach_keys(options), options.stdin,
+                         session.write, session.close_stdin, session.resize):
+        await events.put(_DETACHED)
+    elif options.stdin:
         await session.close_stdin()
 
 

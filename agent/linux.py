@@ -50,11 +50,13 @@ _SYS_PIVOT_ROOT = 155  # x86_64
 # These are the same on every architecture.
 _SYS_OPENAT2 = 437
 _SYS_FSOPEN, _SYS_FSCONFIG, _SYS_FSMOUNT, _SYS_MOVE_MOUNT = 430, 431, 432, 429
+_SYS_MOUNT_SETATTR = 442
 _FSOPEN_CLOEXEC = 0x1
 _FSCONFIG_SET_STRING = 1
 _FSCONFIG_CMD_CREATE = 6
 _FSMOUNT_CLOEXEC = 0x1
 _MOUNT_ATTR_RDONLY, _MOUNT_ATTR_NOSUID, _MOUNT_ATTR_NODEV = 0x1, 0x2, 0x4
+MOUNT_ATTR_RDONLY = _MOUNT_ATTR_RDONLY
 _MOVE_MOUNT_F_EMPTY_PATH = 0x4
 _RESOLVE_NO_MAGICLINKS = 0x02
 _RESOLVE_IN_ROOT = 0x10
@@ -178,6 +180,20 @@ def mount_overlay(target: Path | str, lowers: list[Path], upper: Path | str | No
                  ctypes.c_char_p(os.fsencode(str(target))), ctypes.c_uint(_MOVE_MOUNT_F_EMPTY_PATH))
     finally:
         os.close(mnt_fd)
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+
+
+def mount_setattr(target: str, attr_set: int, attr_clr: int = 0) -> None:
+    """mount_setattr(2) on the mount at `target` alone (MOUNT_ATTR_* flags); its other flags stay."""
+    attr = _MountAttr(attr_set=attr_set, attr_clr=attr_clr)
+    _check(_libc.syscall(ctypes.c_long(_SYS_MOUNT_SETATTR), ctypes.c_int(-100),  # AT_FDCWD
+                         ctypes.c_char_p(os.fsencode(target)), ctypes.c_uint(0),
+                         ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr))),
+           f"mount_setattr {target}", target)
 
 
 def unmount(target: Path | str) -> None:

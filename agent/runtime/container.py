@@ -1,11 +1,12 @@
 """The container's init: from the shim's fork to execve, in runc's order.
 
-It runs as pid 1 of a new pid namespace, forked by the shim, which has
-already moved it into the container's cgroup before sending "go". Then:
-the other namespaces, the root filesystem (rootfs.py), hostname, loopback,
-the terminal, the command looked up in the container's PATH, the bounding
-set, the user switch with capabilities kept across it, the remaining
-capability sets, no_new_privs, the working directory; then it reports
+It runs as pid 1 of a new pid namespace, forked by the shim's creator,
+which moves it into the container's cgroup meanwhile (it is in before
+"created" is reported, so before it can exec). It makes the other
+namespaces, the root filesystem (rootfs.py), hostname, loopback, the
+terminal, the command looked up in the container's PATH, the bounding set,
+the user switch with capabilities kept across it, the remaining capability
+sets, no_new_privs, the working directory; then it reports
 "created", waits for "start" and execs. A failure before exec is sent to the
 shim as {"error", "exit_code"} with Docker's codes (127 not found, 126 not
 executable). Everything it needs is imported before pivot_root; nothing may
@@ -190,9 +191,6 @@ def _run_init(path: str, process: dict, sock: socket.socket, slave: int | None) 
 def main(bundle: str, config: dict, sock: socket.socket) -> NoReturn:
     """The container's init; never returns."""
     try:
-        message, _ = receive(sock)
-        if message != {"go": True}:
-            os._exit(EXIT_SETUP_FAILED)
         process = config["process"]
         flags = 0
         for namespace in config["linux"]["namespaces"]:

@@ -3,11 +3,11 @@
 Parsing config.json, creating the cgroup and forking the init allocate and
 run far more than an idle shim should keep (every page a shim touches is a
 private copy of the forkserver's), so the shim forks this child to do it.
-The creator creates the cgroup, forks the init into a new pid namespace
-(container.py), moves it into the cgroup before it runs anything, sends
-"go", waits for "created", writes state.json, hands the shim what it needs
-to serve (the init's pid, its socket and stdio fds, a few config values) and
-exits. The init, orphaned, becomes the shim's child (the shim is a child
+The creator forks the init into a new pid namespace (container.py), creates
+the cgroup and moves the init into it while the init builds its root (before
+it can run anything of the image), waits for "created", writes state.json,
+hands the shim what it needs to serve (the init's pid, its socket and stdio
+fds, a few config values) and exits. The init, orphaned, becomes the shim's child (the shim is a child
 subreaper). A failure is recorded in state.json and reported on the agent's
 ready pipe by the creator itself. Stdlib only.
 """
@@ -25,7 +25,7 @@ from agent import linux
 from agent.runtime import container
 from agent.runtime.cgroups import CgroupV1, CgroupV2, open_cgroup
 from agent.runtime.oci import ANNOTATION_LOG_PATH, ANNOTATION_OPEN_STDIN
-from agent.runtime.state import Status, TaskState, now_rfc3339, process_start_time, write_state
+from agent.runtime.state import Status, TaskState, now_rfc3339, process_start_time, sync_state, write_state
 
 
 class CreateFailed(Exception):
@@ -47,8 +47,7 @@ def report(ready_fd: int, message: dict) -> None:
 
 def _create(bundle: str, config: dict, cgroup: CgroupV1 | CgroupV2, state: TaskState,
             ready_fd: int) -> tuple[dict, list[int]]:
-    """Cgroup, pid namespace, the init, "go" and "created"; the handoff for the shim and its fds."""
-    cgroup.create(config["linux"].get("resources", {}))
+    """Pid namespace, the init, its cgroup, "created"; the handoff for the shim and its fds."""
     tty = bool(config["process"].get("terminal"))
     devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
     stdio_fds: list[int] = []
@@ -76,13 +75,7 @@ def _create(bundle: str, config: dict, cgroup: CgroupV1 | CgroupV2, state: TaskS
     for fd in set(child_stdio):
         os.close(fd)
     state.pid = pid
-    try:
-        cgroup.add(pid)
-    except OSError as err:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        raise CreateFailed(f"cannot join cgroup: {err}") from err
-    container.send(ours, {"go": True})
+    _join_cgroup(cgroup, config["linux"].get("resources", {}), pid)
     message, fds = container.receive(ours)
     if not message or "error" in message:
         os.waitpid(pid, 0)
@@ -90,10 +83,32 @@ def _create(bundle: str, config: dict, cgroup: CgroupV1 | CgroupV2, state: TaskS
         raise CreateFailed(message["error"], message.get("exit_code", container.EXIT_SETUP_FAILED))
     if tty:
         stdio_fds = [fds[0]]
-    write_state(bundle, state)
+    write_state(bundle, state, sync=False)  # made durable once the shim has it (main)
     handoff = {"state": state.to_json(), "tty": tty, "cgroup": config["linux"]["cgroupsPath"],
                "log_path": config["annotations"][ANNOTATION_LOG_PATH]}
     return handoff, [ours.detach(), *stdio_fds]
+
+
+def _join_cgroup(cgroup: CgroupV1 | CgroupV2, resources: dict, pid: int) -> None:
+    """Make the cgroup and move the init into it, while the init builds its root.
+
+    Moving a process costs a wait for an RCU grace period (often several
+    milliseconds on cgroup v1), so it overlaps the init's mounts. The init
+    runs nothing of the image before it is in: it execs only on "start",
+    which comes after "created" is reported.
+    """
+    try:
+        cgroup.create(resources)
+    except OSError:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise
+    try:
+        cgroup.add(pid)
+    except OSError as err:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise CreateFailed(f"cannot join cgroup: {err}") from err
 
 
 def main(bundle: str, ready_fd: int, shim_sock: socket.socket) -> NoReturn:
@@ -120,6 +135,7 @@ def main(bundle: str, ready_fd: int, shim_sock: socket.socket) -> NoReturn:
             report(ready_fd, {"error": str(failure), "exit_code": failure.exit_code})
             os._exit(0)
         container.send(shim_sock, handoff, fds)
+        sync_state(bundle)  # off the agent's path: the shim already reports "created"
         os._exit(0)
     except BaseException:  # noqa: BLE001 - the shim's log keeps it; the agent sees the pipe close
         traceback.print_exc()

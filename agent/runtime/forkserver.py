@@ -5,7 +5,7 @@ process (`python -m agent.runtime.spawner FD AGENT_PID`, stdlib only, see
 spawner.py) and asks it over a SOCK_SEQPACKET socketpair. A request is one JSON message,
 {"op": "spawn", "bundle": PATH}, carrying one fd: the write end of the
 agent's ready pipe, on which the shim reports "created" or the failure. The
-answer is {"ok": true} once the shim is double-forked, or {"error": ...}.
+answer is {"ok": true} once the shim is forked, or {"error": ...}.
 The server's first message, {"ready": true}, says its imports are done.
 
 The server dies with the agent (PR_SET_PDEATHSIG, or end of the socket);

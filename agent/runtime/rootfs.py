@@ -149,25 +149,13 @@ def _mask(path: str) -> None:
 
 
 def _read_only(path: str) -> None:
+    """Bind `path` on itself and make that mount read-only, keeping its nosuid, nodev, noexec."""
     try:
         linux.mount(path, path, None, linux.MS_BIND | linux.MS_REC)
     except FileNotFoundError:
         return
-    flags = linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY
-    for option, flag in (("nosuid", linux.MS_NOSUID), ("nodev", linux.MS_NODEV), ("noexec", linux.MS_NOEXEC)):
-        if option in _mount_options(path):
-            flags |= flag
-    linux.mount(path, path, None, flags)
-
-
-def _mount_options(path: str) -> set[str]:
-    """The per-mount options of the mount at `path` (a remount must keep them)."""
-    with open("/proc/self/mountinfo") as f:
-        for line in reversed(f.readlines()):
-            fields = line.split()
-            if fields[4] == path:
-                return set(fields[5].split(","))
-    return set()
+    # mount_setattr changes the one flag; a remount would need the others read back from mountinfo.
+    linux.mount_setattr(path, linux.MOUNT_ATTR_RDONLY)
 
 
 def setup(bundle: str, config: dict, lowers: list[str], upper: str, work: str) -> None:

@@ -89,12 +89,33 @@ def _exec_failed(reason: str) -> str:
     return f"OCI runtime exec failed: exec failed: unable to start container process: {reason}: unknown"
 
 
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    with os.fdopen(fd, "rb") as f:
-        while chunk := f.read(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
+async def _read_report(fd: int) -> bytes:
+    """The shim's one-line report on the ready pipe (b"" if every writer closed first); closes fd.
+
+    Read on the event loop, up to the newline: end of file comes only once
+    the shim's short-lived children have exited too.
+    """
+    loop = asyncio.get_running_loop()
+    received = bytearray()
+    done = loop.create_future()
+
+    def readable() -> None:
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        received.extend(chunk)
+        if (not chunk or b"\n" in chunk) and not done.done():
+            done.set_result(None)
+
+    os.set_blocking(fd, False)
+    loop.add_reader(fd, readable)
+    try:
+        await done
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)
+    return bytes(received)
 
 
 def _shim_alive(state: TaskState) -> bool:
@@ -172,7 +193,7 @@ class Runtime:
         finally:
             os.close(ready_w)
         try:
-            line = await asyncio.wait_for(asyncio.to_thread(_read_all, ready_r), CREATE_TIMEOUT)
+            line = await asyncio.wait_for(_read_report(ready_r), CREATE_TIMEOUT)
         except asyncio.TimeoutError:
             raise errors.Internal(f"container {spec.id} was not created within {CREATE_TIMEOUT:.0f}s") from None
         report = json.loads(line) if line.strip() else {"error": "the shim exited before reporting"}

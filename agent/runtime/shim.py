@@ -1,6 +1,6 @@
 """The shim: one per container, parent of its init, keeper of its stdio and exit.
 
-Double-forked by the forkserver (setsid, its own process group, child
+Forked by the forkserver (its own session and process group, a child
 subreaper), it outlives the agent. Its short-lived child (creator.py) makes
 the cgroup and the container's init, which then becomes the shim's child;
 the shim reports "created" on the agent's ready pipe. Then it serves bundle/shim.sock (wire.py) for
@@ -18,6 +18,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import signal
 import socket
 import traceback
 from typing import NoReturn
@@ -30,7 +31,7 @@ from agent.runtime.eventloop import Loop
 from agent.runtime.logfile import LogWriter
 from agent.runtime.shimexec import ShimExec
 from agent.runtime.shimio import DRAIN_TIMEOUT, Conn, Stdio
-from agent.runtime.state import SOCKET_FILE, Status, TaskState, TransitionError, now_rfc3339, write_state
+from agent.runtime.state import SOCKET_FILE, Status, TaskState, TransitionError, now_rfc3339, sync_state, write_state
 
 _STREAM_NAMES = {wire.STDOUT: "stdout", wire.STDERR: "stderr"}
 
@@ -175,7 +176,7 @@ class Shim:
         for shim_exec in list(self.execs):
             shim_exec.abandon()
         cgroup.remove()
-        write_state(self.bundle, self.state)
+        write_state(self.bundle, self.state, sync=False)
         state = self.state.to_json()
         final = wire.frame(wire.EXIT, json.dumps(state).encode())
         for conn in list(self.attached):
@@ -186,6 +187,7 @@ class Shim:
         if self._start_failure is not None:
             conn, failure = self._start_failure
             conn.answer({"error": failure["error"], "kind": "exec", "exit_code": failure["exit_code"]})
+        sync_state(self.bundle)  # after the answers: waiters need not wait for the disk
 
     # -- requests --
 
@@ -223,9 +225,12 @@ class Shim:
             self._start_failure = (conn, failure)  # answered once the exit is recorded
         else:
             self.state.started_at = now_rfc3339()
-            if self.exit_code is None:
-                write_state(self.bundle, self.state)
+            written = self.exit_code is None
+            if written:
+                write_state(self.bundle, self.state, sync=False)
             conn.answer({"ok": True})
+            if written:
+                sync_state(self.bundle)  # after the answer: the agent need not wait for the disk
         self.maybe_finish()
 
     def _kill(self, conn: Conn, request: dict) -> None:
@@ -288,10 +293,11 @@ class Shim:
 
 
 def run(bundle: str, ready_fd: int) -> NoReturn:
-    """The shim's life, in the process the forkserver double-forked."""
+    """The shim's life, in the process the forkserver forked (its own session already)."""
     try:
         gc.disable()  # collections would touch (and copy) the forkserver's objects; the shim makes few cycles
-        os.setpgid(0, 0)
+        # The forkserver ignores SIGCHLD (the kernel reaps its shims); the shim must see its children's exits.
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
         linux.set_name("kran-shim")
         os.chdir(bundle)
@@ -310,10 +316,13 @@ def run(bundle: str, ready_fd: int) -> NoReturn:
         theirs.close()
         handoff, fds = container.receive(ours)
         ours.close()
-        os.waitpid(creator_pid, 0)  # from here on the init is this process's child
         if handoff is None:
+            os.waitpid(creator_pid, 0)
             os._exit(0)  # the creator recorded and reported the failure
         shim = Shim(bundle, handoff, fds)
+        # Not waited for here: the creator still makes state.json durable. Once it exits, the init
+        # becomes this process's child (a child subreaper), and the loop reaps the creator.
+        shim.helpers.add(creator_pid)
         # Listening before "created" is reported: the agent's next call is start.
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(SOCKET_FILE)

@@ -21,25 +21,28 @@ from agent import linux
 from agent.runtime import shim
 
 
-def _spawn(server: socket.socket, bundle: str, ready_fd: int) -> int:
-    """Double-fork a shim for bundle; the exit status of the middle child."""
-    middle = os.fork()
-    if middle == 0:
+def _spawn(server: socket.socket, bundle: str, ready_fd: int) -> None:
+    """Fork a shim for bundle.
+
+    One fork, not a double fork: SIGCHLD is ignored here (see serve), so the
+    kernel reaps a shim that exits and none waits on this process; when the
+    forkserver goes, its shims are reparented like any orphan.
+    """
+    if os.fork() == 0:
         try:
             server.close()
             os.setsid()
-            if os.fork() == 0:
-                shim.run(bundle, ready_fd)
+            shim.run(bundle, ready_fd)
         finally:
             os._exit(0)
     os.close(ready_fd)
-    _, status = os.waitpid(middle, 0)
-    return os.waitstatus_to_exitcode(status)
 
 
 def serve(server: socket.socket) -> None:
     """Answer spawn requests until the agent closes its end."""
     gc.freeze()
+    # The shims are its children: ignoring SIGCHLD has the kernel reap them (they reset it at once).
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     server.send(json.dumps({"ready": True}).encode())
     while True:
         try:
@@ -54,8 +57,8 @@ def serve(server: socket.socket) -> None:
             request = json.loads(data)
             if request.get("op") != "spawn" or len(fds) != 1:
                 raise ValueError("expected a spawn request with one fd")
-            code = _spawn(server, request["bundle"], fds[0])
-            answer = {"ok": True} if code == 0 else {"error": f"shim fork exited with {code}"}
+            _spawn(server, request["bundle"], fds[0])
+            answer = {"ok": True}
         except (ValueError, KeyError, OSError) as err:
             for fd in fds:
                 try:

@@ -102,9 +102,26 @@ class TaskState:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-def write_state(bundle: Path | str, state: TaskState) -> None:
-    """Replace bundle/state.json atomically (write, fsync, rename)."""
-    write_json_atomic(os.path.join(bundle, STATE_FILE), state.to_json())
+def write_state(bundle: Path | str, state: TaskState, *, sync: bool = True) -> None:
+    """Replace bundle/state.json atomically (write, fsync, rename).
+
+    sync=False leaves out the fsync, for a writer on someone's critical path:
+    it calls sync_state() once it has answered (readers see the new state at
+    once either way; only a host crash in between could lose it).
+    """
+    write_json_atomic(os.path.join(bundle, STATE_FILE), state.to_json(), sync=sync)
+
+
+def sync_state(bundle: Path | str) -> None:
+    """Make the last write_state(sync=False) durable (the file and its rename)."""
+    try:
+        fd = os.open(os.path.join(bundle, STATE_FILE), os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return  # the bundle was deleted meanwhile: nothing left to keep
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def read_state(bundle: Path) -> TaskState:
@@ -113,8 +130,8 @@ def read_state(bundle: Path) -> TaskState:
         return TaskState.from_json(json.load(f))
 
 
-def write_json_atomic(path: Path | str, data: dict) -> None:
-    """Write JSON to path so that readers never see a partial file."""
+def write_json_atomic(path: Path | str, data: dict, *, sync: bool = True) -> None:
+    """Write JSON to path so that readers never see a partial file (fsynced first unless sync=False)."""
     directory, name = os.path.split(path)
     tmp = os.path.join(directory, f".{name}.{os.getpid()}.tmp")
     # Plain fds, not open(): a text file's machinery is pages an idle shim would copy for nothing.
@@ -123,7 +140,8 @@ def write_json_atomic(path: Path | str, data: dict) -> None:
     try:
         while payload:
             payload = payload[os.write(fd, payload):]
-        os.fsync(fd)
+        if sync:
+            os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, path)

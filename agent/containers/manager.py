@@ -32,9 +32,10 @@ from agent.containers.records import ContainerRecord
 from agent.images.store import ImageStore
 from agent.runtime.runtime import Runtime
 from agent.runtime.spec import ContainerSpec
-from agent.runtime.state import ExitStatus, now_rfc3339
+from agent.runtime.state import ExitStatus
 from kran import errors
 from kran.api.v1 import containers_pb2, nodes_pb2
+from kran.timefmt import now_rfc3339
 
 log = logging.getLogger(__name__)
 

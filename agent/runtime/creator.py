@@ -25,7 +25,8 @@ from agent import linux
 from agent.runtime import container
 from agent.runtime.cgroups import CgroupV1, CgroupV2, open_cgroup
 from agent.runtime.oci import ANNOTATION_LOG_PATH, ANNOTATION_OPEN_STDIN
-from agent.runtime.state import Status, TaskState, now_rfc3339, process_start_time, sync_state, write_state
+from agent.runtime.state import Status, TaskState, process_start_time, sync_state, write_state
+from kran.timefmt import now_rfc3339
 
 
 class CreateFailed(Exception):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 
-from agent.runtime.state import now_rfc3339
+from kran.timefmt import now_rfc3339
 
 MAX_LINE = 16 * 1024
 

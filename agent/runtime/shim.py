@@ -31,7 +31,8 @@ from agent.runtime.eventloop import Loop
 from agent.runtime.logfile import LogWriter
 from agent.runtime.shimexec import ShimExec
 from agent.runtime.shimio import DRAIN_TIMEOUT, Conn, Stdio
-from agent.runtime.state import SOCKET_FILE, Status, TaskState, TransitionError, now_rfc3339, sync_state, write_state
+from agent.runtime.state import SOCKET_FILE, Status, TaskState, TransitionError, sync_state, write_state
+from kran.timefmt import now_rfc3339
 
 _STREAM_NAMES = {wire.STDOUT: "stdout", wire.STDERR: "stderr"}
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import enum
 import json
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,13 +40,6 @@ def check_transition(current: Status, new: Status) -> None:
     """Raise TransitionError unless `current` may move to `new`."""
     if new not in TRANSITIONS[current]:
         raise TransitionError(f"container is {current.value}, cannot become {new.value}")
-
-
-def now_rfc3339() -> str:
-    """The current UTC time as RFC 3339 with nanoseconds, as Docker writes it."""
-    ns = time.time_ns()
-    seconds, frac = divmod(ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{frac:09d}Z"
 
 
 @dataclass

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.runtime.state import Status, TaskState, TransitionError, check_transition, now_rfc3339, read_state, write_state
+from agent.runtime.state import Status, TaskState, TransitionError, check_transition, read_state, write_state
+from kran.timefmt import now_rfc3339
 
 
 def test_transitions_only_move_forward() -> None:

@@ -261,8 +261,10 @@ class ContainerManager:
                     if record.removed or record.state.status != "running":
                         return
                     ran_for = _ran_for(record.state)
-                    await self._delete_task(record.id)
+                    # The exit first: attachers waiting for it then let go of the
+                    # shim, which lingers for its clients before it ends.
                     self._set_exited(record, status)
+                    await self._delete_task(record.id)
                     if record.removing:
                         return
                     if not restart.should_restart(record.config.restart_policy, status.exit_code,

@@ -14,24 +14,31 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 APT_PACKAGES := python3 python3-venv etcd-server etcd-client busybox-static gcc libc6-dev \
-	make iproute2 kmod runc
+	make iproute2 kmod runc docker-registry openssl
 PROTOS := $(wildcard proto/kran/api/v1/*.proto)
 IMAGES_DIR := out/images
 IMAGES := $(IMAGES_DIR)/busybox.tar $(IMAGES_DIR)/hello-world.tar
 PYTEST := $(VENV)/bin/pytest -q -p no:cacheprovider
 
-.PHONY: deps apt venv proto images test unit integration up down bench bench-deps clean
+.PHONY: deps apt venv proto images test unit integration up down bench bench-deps compat clean
 
 deps: apt venv
 
 # apt: Debian packages, installed once (a stamp file records it).
 apt: .stamps/apt
 # Depends on the Makefile so a package added to APT_PACKAGES gets installed.
+# kran runs etcd and docker-registry as its own processes: on a host with an
+# init system a policy-rc.d keeps their system services from starting while
+# they install (docker-registry's would listen on every address, port 5000).
 .stamps/apt: Makefile
 	@mkdir -p .stamps
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
+	  policy=/usr/sbin/policy-rc.d; \
+	  if [ ! -e $$policy ]; then \
+	    printf '#!/bin/sh\nexit 101\n' >$$policy && chmod 0755 $$policy && trap "rm -f $$policy" EXIT; \
+	  fi; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 	@touch $@
@@ -69,6 +76,10 @@ bench-deps: .stamps/docker
 .stamps/docker: bench/install_docker.sh | .stamps/apt
 	bench/install_docker.sh
 	@touch $@
+
+# Images saved by kran load into a private dockerd and back, with the same id.
+compat: deps images bench-deps
+	$(PY) -m bench.docker_roundtrip
 
 # BENCH_ARGS passes options, e.g. make bench BENCH_ARGS="--phases agent --runs 20".
 bench: deps images bench-deps

@@ -57,7 +57,7 @@ async def run(cfg: AgentConfig, forkserver: ForkServer) -> None:
     reports.snapshot = manager.snapshot
     await manager.recover()
     server = await start_server(cfg.listen, [
-        (images_pb2_grpc.add_ImagesServicer_to_server, ImagesService(store),
+        (images_pb2_grpc.add_ImagesServicer_to_server, ImagesService(store, cfg.registry),
          _service_name(images_pb2.DESCRIPTOR, "Images")),
         (containers_pb2_grpc.add_ContainersServicer_to_server, ContainersService(manager),
          _service_name(containers_pb2.DESCRIPTOR, "Containers")),

@@ -14,6 +14,8 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agent.distribution.registries import (DEFAULT_CERTS_DIRS, DEFAULT_MAX_DOWNLOADS, DEFAULT_MAX_UPLOADS,
+                                           RegistryOptions, check_insecure, check_mirror)
 from kran import defaults, errors
 
 ENV_PREFIX = "KRAN_AGENT_"
@@ -35,6 +37,7 @@ class AgentConfig:
     labels: dict[str, str] = field(default_factory=dict)
     log_level: str = "info"
     cgroup_parent: str = "kran"  # containers' cgroups go under <hierarchy>/<cgroup_parent>/<id>
+    registry: RegistryOptions = field(default_factory=RegistryOptions)
 
 
 def new_node_id() -> str:
@@ -94,6 +97,30 @@ def _cgroup_parent(value: str) -> str:
     return parent
 
 
+def _env_list(name: str) -> list[str]:
+    """A repeatable flag's values from the environment: comma-separated."""
+    return [item.strip() for item in _env(name, "").split(",") if item.strip()]
+
+
+def _count(value: str, flag: str) -> int:
+    if not value.strip().isdigit() or int(value) < 1:
+        raise errors.InvalidArgument(f"{flag} {value!r}: expected a whole number of at least 1")
+    return int(value)
+
+
+def _registry(args: argparse.Namespace) -> RegistryOptions:
+    mirrors = args.registry_mirror if args.registry_mirror is not None else _env_list("registry_mirror")
+    insecure = args.insecure_registry if args.insecure_registry is not None else _env_list("insecure_registry")
+    certs = args.certs_dir if args.certs_dir is not None else _env_list("certs_dir")
+    return RegistryOptions(
+        mirrors=tuple(dict.fromkeys(check_mirror(m) for m in mirrors)),
+        insecure=tuple(dict.fromkeys(check_insecure(i) for i in insecure)),
+        certs_dirs=tuple(Path(c).absolute() for c in certs) if certs else DEFAULT_CERTS_DIRS,
+        max_downloads=_count(args.max_concurrent_downloads, "--max-concurrent-downloads"),
+        max_uploads=_count(args.max_concurrent_uploads, "--max-concurrent-uploads"),
+        allow_hub=args.allow_docker_hub)
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser, with defaults taken from the environment."""
     p = argparse.ArgumentParser(
@@ -118,6 +145,22 @@ def parser() -> argparse.ArgumentParser:
                    help="engine label to report (repeatable)")
     p.add_argument("--cgroup-parent", default=_env("cgroup_parent", "kran"),
                    help="cgroup under which containers' cgroups are made (default %(default)s)")
+    p.add_argument("--registry-mirror", action="append", metavar="URL",
+                   help="a mirror for docker.io pulls, http(s)://HOST[:PORT] (repeatable, tried in order)")
+    p.add_argument("--insecure-registry", action="append", metavar="HOST:PORT",
+                   help="a registry reached without certificate checks, or over plain HTTP (repeatable)")
+    p.add_argument("--allow-docker-hub", action="store_true",
+                   default=_env("allow_docker_hub", "") not in ("", "0", "false"),
+                   help="let docker.io mean Docker Hub itself (pulls without a mirror, pushes, logins); "
+                        "off by default, so the node reaches only the registries it is given")
+    p.add_argument("--certs-dir", action="append", metavar="DIR",
+                   help="where HOST:PORT/ca.crt files for registries are (repeatable; default "
+                        + " and ".join(str(d) for d in DEFAULT_CERTS_DIRS) + ")")
+    p.add_argument("--max-concurrent-downloads", default=_env("max_concurrent_downloads",
+                                                              str(DEFAULT_MAX_DOWNLOADS)),
+                   help="layers downloaded at once across all pulls (default %(default)s)")
+    p.add_argument("--max-concurrent-uploads", default=_env("max_concurrent_uploads", str(DEFAULT_MAX_UPLOADS)),
+                   help="layers uploaded at once across all pushes (default %(default)s)")
     p.add_argument("--log-level", default=_env("log_level", "info"),
                    choices=["debug", "info", "warning", "error"])
     return p
@@ -148,4 +191,5 @@ def parse(argv: list[str] | None = None) -> AgentConfig:
         labels=_labels(args.label),
         log_level=args.log_level,
         cgroup_parent=_cgroup_parent(args.cgroup_parent),
+        registry=_registry(args),
     )

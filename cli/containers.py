@@ -245,20 +245,12 @@ def container_group() -> None:
     """Manage containers."""
 
 
-def register(cli: click.Group) -> None:
-    """Add the container commands under `container` and at the top level."""
-    grouped = [*run.COMMANDS, start, stop, restart, kill, remove, rename, wait, prune,
-               inspect_containers, *logs.COMMANDS, *execs.COMMANDS, *stats.COMMANDS,
-               *cp.COMMANDS]
-    for command in grouped:
-        container_group.add_command(command)
-    container_group.add_command(ps.list_containers)
-    container_group.add_command(ps.list_containers, "list")
-    container_group.add_command(ps.list_containers, "ps")
-    container_group.add_command(remove, "remove")
-    cli.add_command(container_group)
-    for command in grouped:
-        if command not in (prune, inspect_containers):
-            cli.add_command(command)
-    cli.add_command(ps.list_containers, "ps")
-    cli.add_command(inspect_any)
+# `kran container <verb>`; cli.main puts most of these at the top level too.
+for _command in (*run.COMMANDS, start, stop, restart, kill, remove, rename, wait, prune,
+                 inspect_containers, *logs.COMMANDS, *execs.COMMANDS, *stats.COMMANDS,
+                 *cp.COMMANDS):
+    container_group.add_command(_command)
+container_group.add_command(ps.list_containers)
+container_group.add_command(ps.list_containers, "list")
+container_group.add_command(ps.list_containers, "ps")
+container_group.add_command(remove, "remove")

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from cli import image_io
+from cli import image_io, registry
 from cli.inspecting import inspect_all
 from cli.output import created_since, ellipsis, human_size, rfc3339, short_id, table
 from cli.session import Session, error_line, node_option, pass_session
@@ -269,16 +269,10 @@ def image_group() -> None:
     """Manage images."""
 
 
-def register(cli: click.Group) -> None:
-    """Add the image commands, under `image` and at the top level as docker has them."""
-    for command in (list_images, inspect_images, history, tag, remove_images, prune,
-                    *image_io.COMMANDS):
-        image_group.add_command(command)
-    image_group.add_command(list_images, "list")
-    image_group.add_command(remove_images, "remove")
-    image_group.add_command(remove_images, "rmi")
-    cli.add_command(image_group)
-    cli.add_command(list_images, "images")
-    cli.add_command(remove_images, "rmi")
-    for command in (history, tag, *image_io.COMMANDS):
-        cli.add_command(command)
+# `kran image <verb>`; cli.main puts some of these at the top level too.
+for _command in (list_images, inspect_images, history, tag, remove_images, prune,
+                 *image_io.COMMANDS, registry.pull, registry.push):
+    image_group.add_command(_command)
+image_group.add_command(list_images, "list")
+image_group.add_command(remove_images, "remove")
+image_group.add_command(remove_images, "rmi")

@@ -101,9 +101,6 @@ def node_group() -> None:
     """Manage nodes."""
 
 
-def register(cli: click.Group) -> None:
-    """Add `node ls|list|inspect`."""
-    node_group.add_command(list_nodes)
-    node_group.add_command(list_nodes, "list")
-    node_group.add_command(inspect_nodes)
-    cli.add_command(node_group)
+node_group.add_command(list_nodes)
+node_group.add_command(list_nodes, "list")
+node_group.add_command(inspect_nodes)

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from cli import streams
+from cli import registry, streams
 from cli.flags import CheckedType, DockerCommand, StatusError, start_error_status, with_help
 from cli.session import Session, error_line, pass_session
 from kran import errors, reference
@@ -23,6 +23,7 @@ from kran.client import Container
 from kran.client.config import memory_bytes, nano_cpus, parse_restart_policy
 
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
+PULL_POLICIES = ("always", "missing", "never")
 CONTEXT = {"allow_interspersed_args": False, "help_option_names": ["--help"]}
 
 
@@ -72,6 +73,17 @@ def env_flag(value: str, environ: dict[str, str] | None = None) -> str:
         raise errors.InvalidArgument(f"invalid environment variable: {value}")
     if not has_value and key in environ:
         return f"{key}={environ[key]}"
+    return value
+
+
+def pull_policy(value: str | None) -> str:
+    """docker's --pull: always, missing (the default) or never."""
+    if not value:
+        return "missing"
+    if value not in PULL_POLICIES:
+        raise errors.InvalidArgument(
+            f"invalid pull option: '{value}': must be one of \"always\", \"missing\" or "
+            f"\"never\"")
     return value
 
 
@@ -153,6 +165,9 @@ def container_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--stop-timeout", type=int, help="Timeout (in seconds) to stop a container."),
         click.option("--node", metavar="NODE",
                      help="Run on this node (id, id prefix or hostname)."),
+        click.option("--pull", default="missing", show_default=True,
+                     help='Pull image before running ("always", "missing", "never").'),
+        click.option("-q", "--quiet", is_flag=True, help="Suppress the pull output."),
     ]
     for decorator in reversed(decorators):
         command = decorator(command)
@@ -173,20 +188,53 @@ def familiar(image: str) -> str:
 
 def create_container(session: Session, options: dict[str, Any], command_name: str,
                      daemon_status: int) -> Container:
-    """Create the container the flags describe; errors exit as docker's run/create do."""
+    """Create the container the flags describe, pulling its image as --pull says.
+
+    As docker: "always" pulls first; "missing" pulls when the node has no
+    such image and creates again; "never" fails. Pull progress goes to
+    stderr (stdout is the container's). Errors exit as docker's run/create do.
+    """
     try:
         kwargs = create_kwargs(options)
+        policy = pull_policy(options.get("pull"))
     except errors.InvalidArgument as exc:
         raise StatusError(with_help(str(exc), command_name), 125) from None
-    try:
+
+    def failed(message: str) -> StatusError:
+        if daemon_status == 125:
+            return StatusError(with_help(message, command_name), 125)
+        return StatusError(message, daemon_status)
+
+    def create() -> Container:
         return session.client.containers.create(options["image"], list(options["command"]),
                                                 **kwargs)
+
+    try:
+        if policy == "always":
+            _pull(session, options, failed)
+        try:
+            return create()
+        except errors.KranError as exc:
+            if not (_image_missing(exc) and policy == "missing"):
+                raise
+            if not options.get("quiet"):
+                click.echo(f"Unable to find image '{familiar(options['image'])}' locally",
+                           err=True)
+        _pull(session, options, failed)
+        return create()
     except errors.KranError as exc:
-        if _image_missing(exc):
-            click.echo(f"Unable to find image '{familiar(options['image'])}' locally", err=True)
         if daemon_status == 125:
             raise StatusError(with_help(error_line(exc), command_name), 125) from None
         raise
+
+
+def _pull(session: Session, options: dict[str, Any],
+          failed: Callable[[str], StatusError]) -> None:
+    """Pull the image for run/create, progress on stderr; a failure exits as docker's."""
+    error = registry.pull_image(session, options["image"], sys.stderr,
+                                quiet=bool(options.get("quiet")), node=options.get("node"))
+    if error is not None:
+        raise failed(f"Error response from daemon: {error}")
 
 
 def _start_failed(exc_text: str, code: int | None = None) -> StatusError:

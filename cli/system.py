@@ -100,8 +100,3 @@ def info(session: Session) -> None:
     """Display system-wide information."""
     click.echo(info_text(session.client.info(), session.client.address), nl=False)
 
-
-def register(cli: click.Group) -> None:
-    """Add `version` and `info`."""
-    cli.add_command(version)
-    cli.add_command(info)

@@ -192,6 +192,12 @@ class ContainerStore:
     async def store_created(self, record: Record,
                             created: containers_pb2.Container) -> Record:
         """Keep the agent's effective container (config, image id, path, args) and its state."""
+        # A new container has no stored state yet, so the state goes in the
+        # record's transaction (one etcd round trip instead of three). If the
+        # agent's own report got there first, the state is written as any
+        # report is, by sequence.
+        state_key = STATES + record.id
+        with_state = True
         for _ in range(_RETRIES):
             current = await self.store.get(record.entry.key)
             if current is None:
@@ -200,12 +206,17 @@ class ContainerStore:
                 record.id, current.value["name"], record.node_id,
                 created.created.ToJsonString() if created.HasField("created")
                 else current.value["created"], created)}
+            checks, puts = [Check.unchanged(current)], {current.key: value}
+            if with_state:
+                checks.append(Check.absent(state_key))
+                puts[state_key] = _state_value(record.node_id, created.state)
             try:
-                await self.store.transaction([Check.unchanged(current)],
-                                             {current.key: value})
+                await self.store.transaction(checks, puts)
             except errors.Conflict:
+                with_state = False
                 continue
-            await self.write_state(record.id, record.node_id, created.state)
+            if not with_state:
+                await self.write_state(record.id, record.node_id, created.state)
             return Record(Entry(current.key, value, current.create_revision, 0))
         raise errors.Conflict(f"container {record.id} is being changed concurrently; try again")
 

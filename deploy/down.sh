@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Stop the cluster `make up` started: the processes named by the pid files in
-# /run/kran, nothing else. Data in /var/lib/kran (images, node id, etcd) stays
-# for the next `make up`.
+# /run/kran, nothing else. Data in /var/lib/kran (images, node id, etcd, the
+# registry's repositories) stays for the next `make up`.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 stop_timeout=${KRAN_STOP_TIMEOUT:-15}
@@ -42,38 +42,41 @@ terminate() {
     fi
 }
 
-# stop NAME: SIGTERM kran-NAME, wait, then SIGKILL. Each was started in its
-# own session by up.sh, so its process group also holds its children (the
-# controller's embedded etcd), and those go too, even when kran-NAME itself
+# stop NAME: SIGTERM $(program NAME), wait, then SIGKILL. Each was started in
+# its own session by up.sh, so its process group also holds its children (the
+# controller's embedded etcd), and those go too, even when the program itself
 # died before them.
 stop() {
-    local name=$1 pidfile=$run_dir/$1.pid pid orphans
+    local name=$1 pidfile=$run_dir/$1.pid pid orphans prog
+    prog=$(program "$1")
     [ -f "$pidfile" ] || return 0
     pid=$(cat "$pidfile")
     if running "$name"; then
-        echo -n "stopping kran-$name (pid $pid)"
+        echo -n "stopping $prog (pid $pid)"
         kill -TERM "$pid"
         terminate "$pid"
         echo " stopped"
     else
         orphans=$(leftovers "$pid")
         if [ -n "$orphans" ]; then
-            echo "kran-$name is gone but left behind:"
+            echo "$prog is gone but left behind:"
             echo "$orphans" | sed 's/^/  /'
             echo -n "stopping them"
             kill -TERM -- "-$pid" 2>/dev/null || true
             terminate "$pid"
             echo " stopped"
         else
-            echo "kran-$name is not running"
+            echo "$prog is not running"
         fi
     fi
     rm -f "$pidfile"
 }
 
-# The agent first, so the controller and its etcd outlive its last calls.
+# The agent first, so the controller and its etcd outlive its last calls;
+# the registry last, so an agent's last push or pull is not cut off.
 stop agent
 stop controller
+stop registry
 
 # Whatever the processes left mounted under their directories (there should be
 # nothing) is unmounted, deepest first, and named.
@@ -87,4 +90,4 @@ if [ -n "$leftover" ]; then
         umount "$mnt" 2>/dev/null || umount -l "$mnt"
     done <<<"$leftover"
 fi
-echo "kran is down (data kept in $state_dir; 'make up' starts it again)"
+echo "kran is down (data kept in $state_dir, registry's in $registry_dir; 'make up' starts it again)"

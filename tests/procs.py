@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -212,14 +212,15 @@ class Processes:
 
     def agent(self, state_dir: Path, controller: str, *, hostname: str = "node-1",
               port: int = 0, metrics_port: int = 0, labels: dict[str, str] | None = None,
-              wait: bool = True) -> Agent:
-        """Start kran-agent registering with controller, on free ports."""
+              args: Sequence[str] = (), wait: bool = True) -> Agent:
+        """Start kran-agent registering with controller, on free ports; args are more flags."""
         port = port or free_port()
         metrics_port = metrics_port or free_port()
         argv = [str(BIN / "kran-agent"), f"--controller={controller}",
                 f"--listen=127.0.0.1:{port}", f"--metrics-addr=127.0.0.1:{metrics_port}",
                 f"--state-dir={state_dir}", f"--hostname={hostname}"]
         argv += [f"--label={k}={v}" for k, v in (labels or {}).items()]
+        argv += args
         proc = self.start(argv, "agent")
         agent = Agent(proc.process, proc.log, address=f"127.0.0.1:{port}",
                       metrics_port=metrics_port, state_dir=state_dir)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from kran import errors
 
-SCHEMA_VERSION = 2  # 2: holds
+SCHEMA_VERSION = 3  # 2: holds; 3: repo_digests, layer_sources
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -43,6 +43,22 @@ CREATE TABLE IF NOT EXISTS holds (
     image_id TEXT NOT NULL REFERENCES images(id)  -- no cascade: a held image cannot go
 );
 CREATE INDEX IF NOT EXISTS holds_image ON holds(image_id);
+CREATE TABLE IF NOT EXISTS repo_digests (
+    name TEXT NOT NULL,               -- repository, full form: docker.io/library/busybox
+    digest TEXT NOT NULL,             -- the registry's manifest digest for it
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    PRIMARY KEY (name, digest)
+);
+CREATE INDEX IF NOT EXISTS repo_digests_image ON repo_digests(image_id);
+CREATE TABLE IF NOT EXISTS layer_sources (
+    diff_id TEXT NOT NULL,            -- a layer (uncompressed) ...
+    digest TEXT NOT NULL,             -- ... and a compressed blob of it
+    media_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    registry TEXT NOT NULL,           -- where that blob is: host[:port], "" = made here
+    repository TEXT NOT NULL,         -- path inside the registry
+    PRIMARY KEY (diff_id, digest, registry, repository)
+);
 """
 
 
@@ -61,6 +77,18 @@ class ImageRow:
     def blobs(self) -> set[str]:
         """The digests of every blob this image needs: config, manifest, layers."""
         return {self.id, self.manifest_digest, *self.diff_ids}
+
+
+@dataclass(frozen=True)
+class LayerSource:
+    """A compressed blob of a layer known to be in a registry repository (or made here: registry "")."""
+
+    diff_id: str
+    digest: str
+    media_type: str
+    size: int
+    registry: str = ""
+    repository: str = ""
 
 
 class Metadata:
@@ -148,6 +176,25 @@ class Metadata:
         """Chain ids of every layer some image needs."""
         return {r[0] for r in self._db.execute("SELECT DISTINCT chain_id FROM image_layers").fetchall()}
 
+    def repo_digests_of(self, image_id: str) -> list[tuple[str, str]]:
+        """(repository, manifest digest) pairs a registry gave `image_id`, sorted."""
+        rows = self._db.execute("SELECT name, digest FROM repo_digests WHERE image_id = ? ORDER BY name, digest",
+                                (image_id,))
+        return [(r[0], r[1]) for r in rows.fetchall()]
+
+    def lookup_digest(self, name: str, digest: str) -> str | None:
+        """The image the registry digest `digest` of repository `name` names, or None."""
+        row = self._db.execute("SELECT image_id FROM repo_digests WHERE name = ? AND digest = ?",
+                               (name, digest)).fetchone()
+        return None if row is None else row[0]
+
+    def layer_sources(self, diff_id: str) -> list[LayerSource]:
+        """Every compressed blob of the layer `diff_id` known here."""
+        rows = self._db.execute(
+            "SELECT diff_id, digest, media_type, size, registry, repository FROM layer_sources "
+            "WHERE diff_id = ? ORDER BY registry, repository, digest", (diff_id,))
+        return [LayerSource(*r) for r in rows.fetchall()]
+
     def holders_of(self, image_id: str) -> list[str]:
         """The holders (container ids) keeping `image_id`, sorted."""
         rows = self._db.execute("SELECT holder FROM holds WHERE image_id = ? ORDER BY holder", (image_id,))
@@ -163,8 +210,13 @@ class Metadata:
 
     # Writes, each one transaction.
 
-    def add(self, images: Iterable[ImageRow], refs: Iterable[tuple[str, str]]) -> None:
-        """Record `images` (already present ones are kept) and point each (name, image id) ref."""
+    def add(self, images: Iterable[ImageRow], refs: Iterable[tuple[str, str]],
+            repo_digests: Iterable[tuple[str, str, str]] = (), sources: Iterable[LayerSource] = ()) -> None:
+        """Record `images` (already present ones are kept) and point each (name, image id) ref.
+
+        Also records (repository, manifest digest, image id) triples a
+        registry gave and the compressed blobs known for layers.
+        """
         with self._transaction() as db:
             for image in images:
                 db.execute(
@@ -176,6 +228,12 @@ class Metadata:
                     "VALUES (?, ?, ?, ?)",
                     [(image.id, i, d, c) for i, (d, c) in enumerate(zip(image.diff_ids, image.chain_ids))])
             db.executemany("INSERT OR REPLACE INTO refs (name, image_id) VALUES (?, ?)", list(refs))
+            db.executemany("INSERT OR REPLACE INTO repo_digests (name, digest, image_id) VALUES (?, ?, ?)",
+                           list(repo_digests))
+            db.executemany(
+                "INSERT OR IGNORE INTO layer_sources (diff_id, digest, media_type, size, registry, repository) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(s.diff_id, s.digest, s.media_type, s.size, s.registry, s.repository) for s in sources])
 
     def set_ref(self, name: str, image_id: str) -> None:
         """Point the reference `name` at `image_id`, moving it if it named another image."""
@@ -185,6 +243,11 @@ class Metadata:
         """Remove the reference `name`."""
         with self._transaction() as db:
             db.execute("DELETE FROM refs WHERE name = ?", (name,))
+
+    def delete_repo_digest(self, name: str, digest: str) -> None:
+        """Forget the registry digest `digest` of repository `name` (full form)."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM repo_digests WHERE name = ? AND digest = ?", (name, digest))
 
     def delete_image(self, image_id: str) -> None:
         """Remove the image `image_id` with its layers and references."""

@@ -2,12 +2,15 @@
 
 Blocking store work runs in worker threads (asyncio.to_thread). Uploads are
 spooled into a file in the store's ingest area and removed afterwards;
-Save writes its tarball there and streams it back in 1 MiB chunks.
+Save writes its tarball there and streams it back in 1 MiB chunks. Pull,
+Push, Login and Search go to the node's registry client
+(agent.distribution) with the credentials that came with the call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,10 +18,15 @@ from typing import Any
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from agent.distribution.operations import Distribution
+from agent.distribution.auth import Credentials
+from agent.distribution.registries import RegistryOptions
 from agent.images.store import ImageStore
 from agent.images.views import ImageView, Removed
 from kran import errors
 from kran.api.v1 import images_pb2, images_pb2_grpc
+
+log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 1 << 20
 
@@ -62,8 +70,9 @@ async def _spool(requests: AsyncIterator[Any], target: Path, header_field: str) 
 class ImagesService(images_pb2_grpc.ImagesServicer):
     """Serves the Images RPCs for this node's store."""
 
-    def __init__(self, store: ImageStore) -> None:
+    def __init__(self, store: ImageStore, registry: RegistryOptions | None = None) -> None:
         self.store = store
+        self.distribution = Distribution(store, registry or RegistryOptions())
 
     async def List(self, request: images_pb2.ListImagesRequest,
                    context: grpc.aio.ServicerContext) -> images_pb2.ListImagesResponse:
@@ -117,3 +126,31 @@ class ImagesService(images_pb2_grpc.ImagesServicer):
                     context: grpc.aio.ServicerContext) -> images_pb2.PruneImagesResponse:
         records, freed = await asyncio.to_thread(self.store.prune, request.all)
         return images_pb2.PruneImagesResponse(removed=_removed(records), space_reclaimed=freed)
+
+    async def Pull(self, request: images_pb2.PullImageRequest,
+                   context: grpc.aio.ServicerContext) -> AsyncIterator[images_pb2.Progress]:
+        log.info("pulling image", extra={"image": request.reference, "platform": request.platform})
+        credentials = Credentials.from_message(request.auth)
+        async for line in self.distribution.pull(request.reference, credentials, request.platform,
+                                                 request.all_tags):
+            yield line
+        log.info("pulled image", extra={"image": request.reference})
+
+    async def Push(self, request: images_pb2.PushImageRequest,
+                   context: grpc.aio.ServicerContext) -> AsyncIterator[images_pb2.Progress]:
+        log.info("pushing image", extra={"image": request.reference})
+        credentials = Credentials.from_message(request.auth)
+        async for line in self.distribution.push(request.reference, credentials, request.all_tags):
+            yield line
+        log.info("pushed image", extra={"image": request.reference})
+
+    async def Login(self, request: images_pb2.LoginRequest,
+                    context: grpc.aio.ServicerContext) -> images_pb2.LoginResponse:
+        status = await self.distribution.login(request.auth.server_address, Credentials.from_message(request.auth))
+        return images_pb2.LoginResponse(status=status)
+
+    async def Search(self, request: images_pb2.SearchImagesRequest,
+                     context: grpc.aio.ServicerContext) -> images_pb2.SearchImagesResponse:
+        found = await self.distribution.search(request.term, request.limit, Credentials.from_message(request.auth))
+        return images_pb2.SearchImagesResponse(results=[
+            images_pb2.SearchResult(name=f.name, is_official=f.official) for f in found])

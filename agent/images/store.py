@@ -22,7 +22,6 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -32,10 +31,13 @@ from agent.images.archive_save import MANIFEST_TYPE, SaveEntry, write_archive
 from agent.images.changes import apply_changes
 from agent.images.content import BlobStore, sha256_digest
 from agent.images.layers import LayerStore, chain_id
-from agent.images.metadata import ImageRow, Metadata
+from agent.images.metadata import ImageRow, LayerSource, Metadata
+from agent.images.pins import Pins
+from agent.images.remote import RemoteImages
 from agent.images.views import (ImageView, LayerView, Removed, has_label, node_platform, parse_time,
                                 ref_matches)
 from kran import errors, reference
+from kran.timefmt import now_rfc3339
 
 CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
 LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar"
@@ -43,18 +45,11 @@ LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar"
 _PLATFORM_RE = re.compile(r"(?P<os>[a-z0-9]+)(?:/(?P<arch>[a-z0-9_]+)(?:/(?P<variant>[a-z0-9]+))?)?")
 
 
-def _now_rfc3339() -> str:
-    now = time.time_ns()
-    seconds, nanos = divmod(now, 1_000_000_000)
-    base = datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{base}.{nanos:09d}Z"
-
-
 def _dumps(doc: Any) -> bytes:
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
-class ImageStore:
+class ImageStore(RemoteImages):
     """One node's images under `root`. Every public method is thread-safe."""
 
     def __init__(self, root: Path, platform: tuple[str, str, str] | None = None) -> None:
@@ -67,6 +62,7 @@ class ImageStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self.platform = platform or node_platform()
         self._lock = threading.RLock()
+        self.pins = Pins()
         self.blobs = BlobStore(self.root)
         self.layers = LayerStore(self.root / "layers")
         self.meta = Metadata(self.root / "metadata.db")
@@ -128,6 +124,9 @@ class ImageStore:
     def _lookup(self, ref: reference.Reference) -> str | None:
         if ref.digest is None:
             return self.meta.lookup(ref.full())
+        pulled = self.meta.lookup_digest(ref.name(), ref.digest)
+        if pulled is not None:
+            return pulled
         for row in self.meta.images():
             if row.manifest_digest == ref.digest and any(
                     reference.parse(name).name() == ref.name() for name in self.meta.refs_of(row.id)):
@@ -145,13 +144,19 @@ class ImageStore:
         doc = json.loads(config)
         labels = (doc.get("config") or {}).get("Labels") or {}
         refs = [reference.parse(name) for name in self.meta.refs_of(row.id)]
+        # A registry's digest for a repository wins over the one of the store's own manifest.
+        pulled = self.meta.repo_digests_of(row.id)
+        repo_digests = {f"{reference.parse(name, default_tag=False).familiar_name()}@{digest}"
+                        for name, digest in pulled}
+        repo_digests |= {f"{r.familiar_name()}@{row.manifest_digest}" for r in refs
+                         if r.name() not in {name for name, _ in pulled}}
         layers = [LayerView(diff_id=d, digest=d, media_type=LAYER_TYPE,
                             size=self.layers.get(c).size, chain_id=c)
                   for d, c in zip(row.diff_ids, row.chain_ids)]
         return ImageView(
             id=row.id,
             repo_tags=[r.familiar() for r in refs],
-            repo_digests=sorted({f"{r.familiar_name()}@{row.manifest_digest}" for r in refs}),
+            repo_digests=sorted(repo_digests),
             created=parse_time(row.created), size=row.size,
             labels={str(k): str(v) for k, v in labels.items()},
             config=config, manifest=self.blobs.read(row.manifest_digest),
@@ -229,7 +234,7 @@ class ImageStore:
         tag = reference.parse_tagged(ref) if ref else None
         config = apply_changes({}, list(changes))
         os_name, arch, variant = self._platform(platform)
-        created = _now_rfc3339()
+        created = now_rfc3339()
         comment = message or "Imported from -"
         with self.blobs.temp_dir() as work:
             with open(source, "rb") as raw:
@@ -256,7 +261,7 @@ class ImageStore:
         tag); stored with the same rules as an import. Bad `changes` or
         `ref` raise errors.InvalidArgument and store nothing.
         """
-        created = _now_rfc3339()
+        created = now_rfc3339()
         with self.blobs.temp_dir() as work:
             with open(layer_tar, "rb") as raw:
                 layer = self.blobs.write_stream(raw, work)
@@ -306,8 +311,12 @@ class ImageStore:
                 messages.append(f"Loaded image ID: {image.id}")
         return views, messages
 
-    def _add(self, images: list[LoadedImage]) -> dict[str, str]:
+    def _add(self, images: list[LoadedImage], repo_digests: list[tuple[str, str, str]] | None = None,
+             sources: list[LayerSource] | None = None) -> dict[str, str]:
         """Put blobs and layers in place, then record images and tags in one transaction.
+
+        `repo_digests` (repository, registry digest, image id) and `sources`
+        (compressed blobs of layers) are recorded in the same transaction.
 
         Returns the image each tag named before, for the tags that existed.
         On any failure, what this call put in place and nothing needs is removed.
@@ -319,7 +328,7 @@ class ImageStore:
                 rows = [self._place(image, placed_blobs, placed_chains) for image in images]
                 tags = [(tag.full(), image.id) for image in images for tag in image.tags]
                 previous = {name: old for name, _ in tags if (old := self.meta.lookup(name))}
-                self.meta.add(rows, tags)
+                self.meta.add(rows, tags, repo_digests or (), sources or ())
             except BaseException:
                 self._collect(placed_blobs, placed_chains)
                 raise
@@ -396,6 +405,7 @@ class ImageStore:
                     self.meta.delete_ref(name)
                     records.append(("untagged", reference.parse(name).familiar()))
                 if ref.digest is not None:
+                    self.meta.delete_repo_digest(ref.name(), ref.digest)
                     records.append(("untagged", ref.familiar()))
                 if self.meta.refs_of(image_id) or users:
                     return records
@@ -465,7 +475,7 @@ class ImageStore:
 
         Layers go children first, so a layer never loses a parent it stands on.
         """
-        needed_chains = self.meta.referenced_chains()
+        needed_chains = self.meta.referenced_chains() | self.pins.chains()
         doomed = {c for c in chains if c not in needed_chains and self.layers.has(c)}
         freed = 0
         while doomed:
@@ -478,7 +488,7 @@ class ImageStore:
                 freed += infos[cid].size
                 self.layers.remove(cid)
                 doomed.discard(cid)
-        needed_blobs = self.meta.referenced_blobs()
+        needed_blobs = self.meta.referenced_blobs() | self.pins.blobs()
         for digest in blobs - needed_blobs:
             freed += self.blobs.delete(digest)
         return freed

@@ -89,15 +89,13 @@ class ContainersService(containers_pb2_grpc.ContainersServicer):
 
     async def _node(self, record: Record) -> NodeState | None:
         """The node a container lives on, None if the cluster no longer knows it."""
-        for node in await self.nodes.states():
-            if node.id == record.node_id:
-                return node
-        return None
+        return _node_of(record, await self.nodes.states())
 
     async def _locate(self, ref: str) -> tuple[Record, NodeState]:
         """The container ref names and its node, which must be Ready."""
-        record = await self.containers.resolve(ref)
-        node = await self._node(record)
+        # Both reads at once: every forwarded call (attach of `run` first) waits on them.
+        record, nodes = await asyncio.gather(self.containers.resolve(ref), self.nodes.states())
+        node = _node_of(record, nodes)
         if node is None:
             raise errors.FailedPrecondition(
                 f"container {record.name} is on node {record.node_id}, which is no longer known")
@@ -369,6 +367,14 @@ def wait_call(channel: grpc.aio.Channel, request: containers_pb2.WaitContainerRe
     return channel.unary_stream(
         WAIT_METHOD, request_serializer=containers_pb2.WaitContainerRequest.SerializeToString,
         response_deserializer=containers_pb2.WaitContainerResponse.FromString)(request)
+
+
+def _node_of(record: Record, nodes: list[NodeState]) -> NodeState | None:
+    """The node among nodes that record's container lives on, None if none is."""
+    for node in nodes:
+        if node.id == record.node_id:
+            return node
+    return None
 
 
 def _with_id(request: object, container_id: str) -> object:

@@ -6,6 +6,13 @@ each image; Inspect and Save go to the first Ready node, by hostname, that
 has the image; Tag, Remove and Prune go to every Ready node that has it
 (NOT_FOUND only when none has); Import and Load stream to `node` or to the
 first Ready node by hostname. Streams are passed on chunk by chunk.
+
+Pull goes to `node` or the first Ready node by hostname, or with
+`all_nodes` to every Ready node at once, each progress line stamped with
+its node's name (a node that fails sends one line with `error`, and the
+call ends with the first failure once the others are done); Push goes to
+the first Ready node that has the image; Login and Search to the first
+Ready node. Registry credentials pass through and are never kept.
 """
 
 from __future__ import annotations
@@ -192,6 +199,98 @@ class ImagesForwarder(images_pb2_grpc.ImagesServicer):
 
     async def _stream_target(self, node: str) -> NodeState:
         return (await self._targets(node))[0]
+
+    async def Pull(self, request: images_pb2.PullImageRequest,
+                   context: grpc.aio.ServicerContext) -> AsyncIterator[images_pb2.Progress]:
+        targets = await self._targets(request.node)
+        if not request.all_nodes:
+            targets = targets[:1]
+        forwarded = images_pb2.PullImageRequest(reference=request.reference, platform=request.platform,
+                                                all_tags=request.all_tags, auth=request.auth)
+        log.info("pulling image", extra={"image": request.reference,
+                                         "nodes": ",".join(node.id for node in targets)})
+        lines = [self.agents.stream(node, self.agents.images(node).Pull(forwarded)) for node in targets]
+        if len(targets) == 1:
+            async for line in lines[0]:
+                line.node_name = targets[0].hostname
+                yield line
+            return
+        async for line in _merged(targets, lines):
+            yield line
+
+    async def Push(self, request: images_pb2.PushImageRequest,
+                   context: grpc.aio.ServicerContext) -> AsyncIterator[images_pb2.Progress]:
+        targets = await self._targets(request.node)
+        if request.all_tags:
+            node = await self._with_repository(targets, request.reference)
+        else:
+            try:
+                node = await self._holder(targets, [request.reference])
+            except errors.NotFound:
+                raise errors.NotFound(
+                    f"An image does not exist locally with the tag: {request.reference}") from None
+        log.info("pushing image", extra={"node": node.id, "image": request.reference})
+        forwarded = images_pb2.PushImageRequest(reference=request.reference, all_tags=request.all_tags,
+                                                auth=request.auth)
+        async for line in self.agents.stream(node, self.agents.images(node).Push(forwarded)):
+            line.node_name = node.hostname
+            yield line
+
+    async def _with_repository(self, targets: list[NodeState], name: str) -> NodeState:
+        """The first target (by hostname) with some tag of the repository `name`."""
+        forwarded = images_pb2.ListImagesRequest(filters={"reference": name})
+        results = await self._each(targets, lambda node: self.agents.images(node).List(forwarded, timeout=QUICK))
+        for node, result in zip(targets, results):
+            if isinstance(result, errors.KranError):
+                raise result
+            if result.images:
+                return node
+        raise errors.NotFound(f"An image does not exist locally with the tag: {name}")
+
+    async def Login(self, request: images_pb2.LoginRequest,
+                    context: grpc.aio.ServicerContext) -> images_pb2.LoginResponse:
+        node = (await self._targets(""))[0]
+        return await self.agents.call(node, lambda: self.agents.images(node).Login(request, timeout=QUICK))
+
+    async def Search(self, request: images_pb2.SearchImagesRequest,
+                     context: grpc.aio.ServicerContext) -> images_pb2.SearchImagesResponse:
+        node = (await self._targets(""))[0]
+        return await self.agents.call(node, lambda: self.agents.images(node).Search(request, timeout=QUICK))
+
+
+async def _merged(targets: list[NodeState],
+                  streams: list[AsyncIterator[images_pb2.Progress]]) -> AsyncIterator[images_pb2.Progress]:
+    """The lines of several nodes' streams as they come, stamped; the first failure raised at the end."""
+    queue: asyncio.Queue[tuple[NodeState, images_pb2.Progress | errors.KranError | None]] = asyncio.Queue()
+
+    async def drain(node: NodeState, stream: AsyncIterator[images_pb2.Progress]) -> None:
+        try:
+            async for line in stream:
+                await queue.put((node, line))
+            await queue.put((node, None))
+        except errors.KranError as exc:
+            await queue.put((node, exc))
+
+    tasks = [asyncio.create_task(drain(node, stream)) for node, stream in zip(targets, streams)]
+    failures: list[errors.KranError] = []
+    try:
+        for _ in range(len(tasks)):
+            while True:
+                node, item = await queue.get()
+                if item is None:
+                    break
+                if isinstance(item, errors.KranError):
+                    failures.append(item)
+                    yield images_pb2.Progress(error=item.message, node_name=node.hostname)
+                    break
+                item.node_name = node.hostname
+                yield item
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    if failures:
+        raise failures[0]
 
 
 def _stamp(node: NodeState, images: Iterable[images_pb2.Image]) -> None:

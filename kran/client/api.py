@@ -8,12 +8,12 @@ be reached at all becomes `ConnectionFailed`, naming the address.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from functools import cached_property
 from typing import Any
 
 import grpc
 
 from kran import errors
-from kran.api.v1 import containers_pb2_grpc, images_pb2_grpc, nodes_pb2_grpc, system_pb2_grpc
 from kran.defaults import CONTROLLER_PORT, join_hostport, split_hostport
 
 # How long a connection attempt may take before a call fails. gRPC uses the
@@ -56,10 +56,33 @@ class APIClient:
             ("grpc.max_receive_message_length", _MAX_MESSAGE),
             ("grpc.max_send_message_length", _MAX_MESSAGE),
         ])
-        self.containers = containers_pb2_grpc.ContainersStub(self._channel)
-        self.images = images_pb2_grpc.ImagesStub(self._channel)
-        self.nodes = nodes_pb2_grpc.NodesStub(self._channel)
-        self.system = system_pb2_grpc.SystemStub(self._channel)
+
+    # The stubs (and their generated modules) are made when first called for:
+    # `kran run` needs only Containers.
+
+    @cached_property
+    def containers(self) -> Any:
+        """The Containers stub."""
+        from kran.api.v1 import containers_pb2_grpc  # noqa: PLC0415 - see above
+        return containers_pb2_grpc.ContainersStub(self._channel)
+
+    @cached_property
+    def images(self) -> Any:
+        """The Images stub."""
+        from kran.api.v1 import images_pb2_grpc  # noqa: PLC0415 - see above
+        return images_pb2_grpc.ImagesStub(self._channel)
+
+    @cached_property
+    def nodes(self) -> Any:
+        """The Nodes stub."""
+        from kran.api.v1 import nodes_pb2_grpc  # noqa: PLC0415 - see above
+        return nodes_pb2_grpc.NodesStub(self._channel)
+
+    @cached_property
+    def system(self) -> Any:
+        """The System stub."""
+        from kran.api.v1 import system_pb2_grpc  # noqa: PLC0415 - see above
+        return system_pb2_grpc.SystemStub(self._channel)
 
     def close(self) -> None:
         """Close the channel; calls made afterwards fail."""

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
-from kran.api.v1 import system_pb2
 from kran.client.api import APIClient
-from kran.client.containers import ContainerCollection
-from kran.client.images import ImageCollection
-from kran.client.nodes import NodeCollection
 from kran.defaults import DEFAULT_HOST, HOST_ENV
+
+if TYPE_CHECKING:
+    from kran.client.containers import ContainerCollection
+    from kran.client.credentials import CredentialStore
+    from kran.client.images import ImageCollection
+    from kran.client.nodes import NodeCollection
 
 
 class Client:
@@ -22,9 +25,42 @@ class Client:
 
     def __init__(self, host: str | None = None):
         self.api = APIClient(host or DEFAULT_HOST)
-        self.containers = ContainerCollection(self)
-        self.images = ImageCollection(self)
-        self.nodes = NodeCollection(self)
+
+    # The collections (and the generated modules behind them) are made when
+    # first used, so that a short-lived program loads only what it calls.
+
+    @cached_property
+    def containers(self) -> ContainerCollection:
+        """The containers of the cluster."""
+        from kran.client.containers import ContainerCollection  # noqa: PLC0415 - see above
+        return ContainerCollection(self)
+
+    @cached_property
+    def images(self) -> ImageCollection:
+        """The images of the cluster's nodes."""
+        from kran.client.images import ImageCollection  # noqa: PLC0415 - see above
+        return ImageCollection(self)
+
+    @cached_property
+    def nodes(self) -> NodeCollection:
+        """The nodes of the cluster."""
+        from kran.client.nodes import NodeCollection  # noqa: PLC0415 - see above
+        return NodeCollection(self)
+
+    @cached_property
+    def credentials(self) -> CredentialStore:
+        """The user's registry credentials (~/.kran/config.json, or $KRAN_CONFIG/config.json)."""
+        from kran.client.credentials import CredentialStore  # noqa: PLC0415 - see above
+        return CredentialStore()
+
+    def login(self, username: str, password: str = "", registry: str | None = None,
+              identity_token: str = "") -> dict[str, str]:
+        """Check credentials with a registry (docker-py's login); later calls of this client use them.
+
+        registry: "host[:port]", default Docker Hub. Nothing is written to
+        disk; `credentials.store()` keeps them for other processes.
+        """
+        return self.images.login(username, password, registry, identity_token)
 
     @classmethod
     def from_env(cls, environment: dict[str, str] | None = None) -> Client:
@@ -49,6 +85,7 @@ class Client:
 
     def version(self) -> dict[str, Any]:
         """The controller's versions, shaped like Docker's `GET /version`."""
+        from kran.api.v1 import system_pb2  # noqa: PLC0415 - only version and info need it
         v = self.api.call(self.api.system.Version, system_pb2.VersionRequest())
         return {
             "Version": v.version,
@@ -66,6 +103,7 @@ class Client:
 
     def info(self) -> dict[str, Any]:
         """Cluster-wide counts and where the state lives (Docker's `GET /info`)."""
+        from kran.api.v1 import system_pb2  # noqa: PLC0415 - only version and info need it
         i = self.api.call(self.api.system.Info, system_pb2.InfoRequest())
         return {
             "ControllerAddress": i.controller_address,

@@ -10,7 +10,6 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from kran import containerinspect, errors
 from kran.api.v1 import containers_pb2
-from kran.client.archive import archive_stat, chunked_tar
 from kran.client.config import container_config, env_list, split_command
 from kran.client.models import Collection, Model
 from kran.client.streams import STDERR, STDOUT, StreamSession
@@ -319,6 +318,7 @@ class Container(Model):
                     yield message.data
             finally:
                 messages.close()
+        from kran.client.archive import archive_stat  # noqa: PLC0415 - tarfile only for cp
         return archive_stat(chunks())
 
     def stat_path(self, path: str) -> dict[str, Any]:
@@ -330,6 +330,7 @@ class Container(Model):
     def put_archive(self, path: str, data: bytes | Iterable[bytes] | Any) -> bool:
         """Unpack a tar (bytes, chunks or a file object) into the directory path."""
         header = containers_pb2.CopyToHeader(container=self.id, path=path)
+        from kran.client.archive import chunked_tar  # noqa: PLC0415 - tarfile only for cp
         requests = chunked_tar(containers_pb2.CopyToRequest(header=header), data,
                                lambda chunk: containers_pb2.CopyToRequest(chunk=chunk))
         api = self.client.api

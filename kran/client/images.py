@@ -9,7 +9,9 @@ from typing import IO, Any
 from kran import errors, imageinspect
 from kran.reference import parse_tagged
 from kran.api.v1 import images_pb2
+from kran.client import registry
 from kran.client.api import chunked
+from kran.client.credentials import Credentials, server_key
 from kran.client.models import Collection, Model
 
 
@@ -221,6 +223,95 @@ class ImageCollection(Collection):
         response = self.client.api.call(self.client.api.images.Prune, request)
         return {"ImagesDeleted": _removed(response.removed) or None,
                 "SpaceReclaimed": response.space_reclaimed}
+
+    def pull_progress(self, repository: str, tag: str | None = None, all_tags: bool = False,
+                      platform: str | None = None, node: str | None = None,
+                      all_nodes: bool = False,
+                      auth_config: Mapping[str, str] | None = None) -> Iterator[dict[str, Any]]:
+        """Pull from a registry, yielding docker's progress dicts as they come.
+
+        A failure the node reports ends the stream with {"error": ...}; a
+        refused call raises. Credentials: auth_config ({"username",
+        "password"}), else those of `client.login()` or the user's
+        config.json for the reference's registry. The reference is checked
+        before anything is sent.
+        """
+        ref = registry.pull_reference(repository, tag, all_tags)
+        request = images_pb2.PullImageRequest(
+            reference=ref.full(), platform=platform or "", all_tags=all_tags,
+            auth=self._auth(ref.domain, auth_config), node=node or "", all_nodes=all_nodes)
+        for message in self.client.api.stream(self.client.api.images.Pull, request):
+            yield registry.progress_dict(message)
+
+    def pull(self, repository: str, tag: str | None = None, all_tags: bool = False,
+             platform: str | None = None, node: str | None = None, all_nodes: bool = False,
+             auth_config: Mapping[str, str] | None = None) -> Image | list[Image]:
+        """Pull an image and return it (docker-py); all_tags returns the repository's images.
+
+        Raises registry.RegistryError with the node's message when the pull fails.
+        """
+        registry.raise_on_error(self.pull_progress(repository, tag, all_tags, platform, node,
+                                                   all_nodes, auth_config))
+        ref = registry.pull_reference(repository, tag, all_tags)
+        if all_tags:
+            return self.list(name=ref.familiar_name(), node=node)
+        return self.get(ref.familiar(), node=node)
+
+    def push_progress(self, repository: str, tag: str | None = None, all_tags: bool = False,
+                      node: str | None = None,
+                      auth_config: Mapping[str, str] | None = None) -> Iterator[dict[str, Any]]:
+        """Push to a registry from the node that has the image, yielding progress dicts."""
+        ref = registry.push_reference(repository, tag, all_tags)
+        request = images_pb2.PushImageRequest(
+            reference=ref.full(), all_tags=all_tags, auth=self._auth(ref.domain, auth_config),
+            node=node or "")
+        for message in self.client.api.stream(self.client.api.images.Push, request):
+            yield registry.progress_dict(message)
+
+    def push(self, repository: str, tag: str | None = None, all_tags: bool = False,
+             node: str | None = None,
+             auth_config: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+        """Push and return the progress dicts; registry.RegistryError if it fails."""
+        return registry.raise_on_error(
+            self.push_progress(repository, tag, all_tags, node, auth_config))
+
+    def search(self, term: str, limit: int | None = None,
+               auth_config: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+        """Repositories of a registry's catalog that match term (docker-py's shape).
+
+        "127.0.0.1:5000/busy" searches that registry; a bare term, Docker Hub
+        (its mirror).
+        """
+        if limit is not None and not 1 <= limit <= 100:
+            raise errors.InvalidArgument(f"limit {limit} is outside the range of [1, 100]")
+        server = registry.search_registry(term)
+        request = images_pb2.SearchImagesRequest(term=term, limit=limit or 0,
+                                                 auth=self._auth(server, auth_config))
+        response = self.client.api.call(self.client.api.images.Search, request)
+        return [{"name": r.name, "description": r.description, "star_count": r.star_count,
+                 "is_official": r.is_official} for r in response.results]
+
+    def login(self, username: str, password: str = "", registry_address: str | None = None,
+              identity_token: str = "") -> dict[str, str]:
+        """Check credentials with a registry (docker login); this client uses them afterwards.
+
+        Nothing is written to disk (`client.credentials.store()` does that).
+        Returns {"Status": "Login Succeeded", "IdentityToken": ...}.
+        """
+        server = server_key(registry_address)
+        given = Credentials(username=username, password=password,
+                                     identity_token=identity_token)
+        request = images_pb2.LoginRequest(auth=registry.auth_message(server, given))
+        response = self.client.api.call(self.client.api.images.Login, request)
+        self.client.credentials.remember(server, Credentials(
+            username=username, password=password,
+            identity_token=response.identity_token or identity_token))
+        return {"Status": response.status or "Login Succeeded",
+                "IdentityToken": response.identity_token}
+
+    def _auth(self, server: str, auth_config: Mapping[str, str] | None) -> images_pb2.RegistryAuth:
+        credentials = registry.credentials_for(self.client.credentials, server, auth_config)
+        return registry.auth_message(server, credentials)
 
 
 class _opened:

@@ -18,7 +18,8 @@ import struct
 import subprocess
 import termios
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ import pytest
 from kran.api.v1 import containers_pb2 as pb
 from kran.api.v1 import images_pb2
 from tests.integration.agentkit import CALL_TIMEOUT, AgentUnderTest, kill_cgroup
+from tests.integration.registrykit import Registry, start_registry
 from tests.integration.runtime.conftest import cgroup_dirs
 from tests.procs import BIN, ROOT, Agent, Controller, Processes, free_port, mounts_under, wait_until
 
@@ -129,10 +131,14 @@ class Terminal:
 
 
 class Cluster:
-    """kran-controller + one kran-agent, restartable, and a way to run `kran`."""
+    """kran-controller + one kran-agent, restartable, and a way to run `kran`.
 
-    def __init__(self, processes: Processes, workdir: Path) -> None:
+    agent_args are more kran-agent flags (a registry mirror, for one).
+    """
+
+    def __init__(self, processes: Processes, workdir: Path, agent_args: Sequence[str] = ()) -> None:
         self.processes = processes
+        self.agent_args = list(agent_args)
         self.controller_state = workdir / "controller"
         self.agent_state = workdir / "agent"
         self.controller_state.mkdir()
@@ -143,6 +149,8 @@ class Cluster:
         self.controller_ports = {"port": free_port(), "metrics_port": free_port(),
                                  "client_port": free_port(), "peer_port": free_port()}
         self.agent_ports = {"port": free_port(), "metrics_port": free_port()}
+        # More environment for every `kran` run (KRAN_CONFIG, for one).
+        self.env: dict[str, str] = {}
         self.controller: Controller = self._start_controller()
         self.agent: Agent = self._start_agent()
 
@@ -153,7 +161,7 @@ class Cluster:
     def _start_agent(self) -> Agent:
         return self.processes.agent(self.agent_state, self.controller.address,
                                     hostname=self.hostname, labels=self.labels,
-                                    **self.agent_ports)
+                                    args=self.agent_args, **self.agent_ports)
 
     @property
     def address(self) -> str:
@@ -166,7 +174,7 @@ class Cluster:
         done = subprocess.run(
             [str(BIN / "kran"), *args], input=stdin if stdin is not None else b"",
             capture_output=True, timeout=KRAN_TIMEOUT,
-            env={**os.environ, "KRAN_HOST": self.address, **(env or {})},
+            env={**os.environ, "KRAN_HOST": self.address, **self.env, **(env or {})},
         )
         result = Result(done.returncode, done.stdout.decode(errors="replace"),
                         done.stderr.decode(errors="replace"), done.stdout)
@@ -182,7 +190,8 @@ class Cluster:
 
     def terminal(self, *args: str) -> Terminal:
         """Start the installed `kran` on a pseudo-terminal (see Terminal); close() it afterwards."""
-        return Terminal([str(BIN / "kran"), *args], {**os.environ, "KRAN_HOST": self.address, "TERM": "xterm"})
+        return Terminal([str(BIN / "kran"), *args],
+                        {**os.environ, "KRAN_HOST": self.address, **self.env, "TERM": "xterm"})
 
     def table(self, *args: str) -> tuple[list[str], list[dict[str, str]]]:
         """Run `kran`, require success and split its table into header and rows."""
@@ -210,13 +219,12 @@ class Cluster:
         self.controller = self._start_controller()
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """A one-node cluster for one test module, with the node Ready."""
-    workdir = tmp_path_factory.mktemp("cluster")
+@contextmanager
+def running_cluster(workdir: Path, agent_args: Sequence[str] = ()) -> Iterator[Cluster]:
+    """A one-node cluster under workdir with the node Ready; everything stopped afterwards."""
     processes = Processes(workdir)
     try:
-        cluster = Cluster(processes, workdir)
+        cluster = Cluster(processes, workdir, agent_args)
         cluster.wait_status("Ready")
         yield cluster
     finally:
@@ -225,6 +233,28 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         for point in left:
             subprocess.run(["umount", "-l", point], check=False)
         assert not left, f"mounts left behind under {workdir}: {left}"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A one-node cluster for one test module, with the node Ready."""
+    with running_cluster(tmp_path_factory.mktemp("cluster")) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """Debian's docker-registry on a free loopback port, storage in a temporary directory.
+
+    `registry.mirror_args` are the agent flags that make it the docker.io
+    mirror; start_registry(..., users=...) gives one with htpasswd.
+    """
+    workdir = tmp_path_factory.mktemp("registry")
+    processes = Processes(workdir)
+    try:
+        yield start_registry(processes, workdir)
+    finally:
+        processes.cleanup()
 
 
 @pytest.fixture(scope="session")

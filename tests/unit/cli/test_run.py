@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
-from cli.run import create_kwargs, env_flag, familiar, read_env_file
+from cli.run import create_kwargs, env_flag, familiar, pull_policy, read_env_file
 from kran import errors
 
 
@@ -137,3 +137,22 @@ def test_interactive_tty_needs_a_terminal():
     result = kran("run", "-it", "busybox", "sh")
     assert result.exit_code == 1
     assert result.output == "the input device is not a TTY\n"
+
+
+def test_pull_policies():
+    assert pull_policy(None) == pull_policy("") == "missing"
+    for policy in ("always", "missing", "never"):
+        assert pull_policy(policy) == policy
+    with pytest.raises(errors.InvalidArgument,
+                       match="invalid pull option: 'sometimes': must be one of "
+                             "\"always\", \"missing\" or \"never\""):
+        pull_policy("sometimes")
+
+
+def test_bad_pull_flag_exits_125_before_any_call():
+    for command in ("run", "create"):
+        result = CliRunner().invoke(cli, [command, "--pull", "sometimes", "busybox"],
+                                    env={"KRAN_HOST": "127.0.0.1:1"})
+        assert result.exit_code == 125
+        assert "invalid pull option: 'sometimes'" in result.output
+        assert f"Run 'kran {command} --help'" in result.output

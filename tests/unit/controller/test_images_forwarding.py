@@ -79,6 +79,24 @@ class ToyAgent(images_pb2_grpc.ImagesServicer):
         return images_pb2.ImportImageResponse(image=self._image(header.reference))
 
 
+    async def Pull(self, request, context):
+        yield images_pb2.Progress(id="1", status=f"Pulling from {request.reference}")
+        if request.reference == "refused" and "b-only:1" in self.refs:  # only beta refuses
+            raise errors.PermissionDenied("unauthorized: authentication required")
+        self.refs[request.reference] = "sha256:p"
+        yield images_pb2.Progress(status=f"auth {request.auth.username}")
+
+    async def Push(self, request, context):
+        self._need(request.reference)
+        yield images_pb2.Progress(status=f"pushed {request.reference}")
+
+    async def Login(self, request, context):
+        return images_pb2.LoginResponse(status=f"Login Succeeded {sorted(self.refs)}")
+
+    async def Search(self, request, context):
+        return images_pb2.SearchImagesResponse(results=[images_pb2.SearchResult(name=r) for r in sorted(self.refs)])
+
+
 class Cluster:
     """A controller Images service over toy agents registered in etcd."""
 
@@ -227,3 +245,36 @@ def test_a_down_node_is_refused_and_no_ready_node_is_named(etcd: Etcd) -> None:
         err = await failure(c.stub.List(images_pb2.ListImagesRequest()))
         assert err.details() == "no node is ready"
     with_cluster(etcd, {"alpha": {}}, body)
+
+
+def test_pull_goes_to_the_first_node_or_to_all(etcd: Etcd) -> None:
+    async def body(c: Cluster) -> None:
+        auth = images_pb2.RegistryAuth(username="u", password="p")
+        one = [p async for p in c.stub.Pull(images_pb2.PullImageRequest(reference="x:1", auth=auth))]
+        assert [(p.node_name, p.status) for p in one] == [("alpha", "Pulling from x:1"), ("alpha", "auth u")]
+        assert "x:1" not in c.agents["beta"].refs
+        both = [p async for p in c.stub.Pull(images_pb2.PullImageRequest(reference="y:1", all_nodes=True))]
+        assert sorted((p.node_name, p.status) for p in both) == [
+            ("alpha", "Pulling from y:1"), ("alpha", "auth "), ("beta", "Pulling from y:1"), ("beta", "auth ")]
+        lines = []
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            async for line in c.stub.Pull(images_pb2.PullImageRequest(reference="refused", all_nodes=True)):
+                lines.append((line.node_name, line.status, line.error))
+        assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert ("beta", "", "unauthorized: authentication required") in lines
+        assert "refused" in c.agents["alpha"].refs, "the other node's pull went on"
+    with_cluster(etcd, TWO, body)
+
+
+def test_push_goes_to_a_node_with_the_image_login_and_search_to_the_first(etcd: Etcd) -> None:
+    async def body(c: Cluster) -> None:
+        out = [p async for p in c.stub.Push(images_pb2.PushImageRequest(reference="b-only:1"))]
+        assert [(p.node_name, p.status) for p in out] == [("beta", "pushed b-only:1")]
+        err = await failure(c.stub.Push(images_pb2.PushImageRequest(reference="nowhere:1")).read())
+        assert (err.code(), err.details()) == (grpc.StatusCode.NOT_FOUND,
+                                               "An image does not exist locally with the tag: nowhere:1")
+        login = await c.stub.Login(images_pb2.LoginRequest(auth=images_pb2.RegistryAuth(username="u")))
+        assert login.status == "Login Succeeded ['a-only:1', 'shared:1']"
+        found = await c.stub.Search(images_pb2.SearchImagesRequest(term="x"))
+        assert [r.name for r in found.results] == ["a-only:1", "shared:1"]
+    with_cluster(etcd, TWO, body)

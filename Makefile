@@ -89,7 +89,7 @@ up: deps images
 	@KRAN_VENV=$(CURDIR)/$(VENV) KRAN_IMAGES_DIR=$(CURDIR)/$(IMAGES_DIR) deploy/up.sh
 
 down:
-	@deploy/down.sh
+	@KRAN_VENV=$(CURDIR)/$(VENV) deploy/down.sh
 
 clean:
 	rm -rf out .stamps $(VENV)/.installed

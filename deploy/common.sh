@@ -5,6 +5,8 @@ log_dir=/var/log/kran
 # The local registry: Debian's docker-registry, the cluster's docker.io mirror.
 registry_dir=$state_dir/registry
 registry_addr=${KRAN_REGISTRY_ADDR:-127.0.0.1:5000}
+# Loopback only: the API has no authentication yet, and it runs as root.
+controller_addr=127.0.0.1:7640
 
 # program NAME: the program up.sh starts for NAME.
 program() {

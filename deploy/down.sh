@@ -72,6 +72,20 @@ stop() {
     rm -f "$pidfile"
 }
 
+# stop_containers: containers outlive their agent by design (a restarted agent
+# takes them back), so taking the whole cluster down stops them first, while
+# the controller and the agent are there to do it.
+stop_containers() {
+    local kran=${KRAN_VENV:-}/bin/kran ids
+    running agent && running controller && [ -x "$kran" ] || return 0
+    ids=$(KRAN_HOST=$controller_addr "$kran" ps -q) || return 0
+    [ -n "$ids" ] || return 0
+    echo "stopping $(wc -w <<<"$ids") running container(s)"
+    # shellcheck disable=SC2086 # one id per word
+    KRAN_HOST=$controller_addr "$kran" stop -t 5 $ids >/dev/null
+}
+
+stop_containers
 # The agent first, so the controller and its etcd outlive its last calls;
 # the registry last, so an agent's last push or pull is not cut off.
 stop agent

@@ -16,8 +16,6 @@ set -euo pipefail
 venv=${KRAN_VENV:?KRAN_VENV is not set; run make up}
 images_dir=${KRAN_IMAGES_DIR:?KRAN_IMAGES_DIR is not set; run make up}
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-# Loopback only: the API has no authentication yet, and it runs as root.
-controller_addr=127.0.0.1:7640
 controller_metrics=127.0.0.1:9640
 agent_addr=127.0.0.1:7641
 agent_metrics=127.0.0.1:9641

@@ -176,6 +176,8 @@ def test_stdin_detach_and_several_attachers(agent: AgentUnderTest) -> None:
     first.send(stdin=b"\x11ignored")
     assert first.end().detached
     assert b"ignored" not in first.output()
+    # Each attacher has its own connection to the shim: let "ab" arrive before "more".
+    second.wait_output(b"hello\nab")
     second.send(stdin=b"more\n\x18")
     assert second.end().detached
     assert agent.inspect(cid).state.status == "running"

@@ -72,6 +72,19 @@ def _read_procs(path: Path) -> list[int]:
         return []
 
 
+def _read_counter(path: Path, name: str) -> int:
+    """The value of `name` in a "key value" per line cgroup file; 0 when absent."""
+    try:
+        with open(path) as f:
+            for line in f:
+                key, _, value = line.partition(" ")
+                if key == name:
+                    return int(value)
+    except FileNotFoundError:
+        pass
+    return 0
+
+
 def _rmdir_when_empty(path: Path, deadline: float) -> None:
     """rmdir a cgroup, SIGKILLing what is left in it until it is empty."""
     while True:
@@ -120,15 +133,7 @@ class CgroupV1:
 
     def oom_kills(self) -> int:
         """How many processes the kernel's OOM killer killed in this group."""
-        try:
-            with open(self.paths["memory"] / "memory.oom_control") as f:
-                for line in f:
-                    key, _, value = line.partition(" ")
-                    if key == "oom_kill":
-                        return int(value)
-        except FileNotFoundError:
-            pass
-        return 0
+        return _read_counter(self.paths["memory"] / "memory.oom_control", "oom_kill")
 
     def exists(self) -> bool:
         return any(path.exists() for path in self.paths.values())
@@ -168,15 +173,7 @@ class CgroupV2:
         return _read_procs(self.path)
 
     def oom_kills(self) -> int:
-        try:
-            with open(self.path / "memory.events") as f:
-                for line in f:
-                    key, _, value = line.partition(" ")
-                    if key == "oom_kill":
-                        return int(value)
-        except FileNotFoundError:
-            pass
-        return 0
+        return _read_counter(self.path / "memory.events", "oom_kill")
 
     def exists(self) -> bool:
         return self.path.exists()

@@ -149,11 +149,24 @@ def mount_overlay(target: Path | str, lowers: list[Path], upper: Path | str | No
 
     The new mount API (fsopen/fsconfig/fsmount) adds lower dirs one by one
     (`lowerdir+`, Linux 6.8), so there is no limit from the one-page option
-    string of mount(2). Without an upper dir the kernel wants at least two
-    lowers. Always nodev; nosuid unless asked otherwise (a container's root
-    keeps its setuid binaries). redirect_dir, index and metacopy are off so
-    an upper dir stays a plain directory usable as a lower dir later.
+    string of mount(2); an older kernel gets mount_overlay_classic. Without an
+    upper dir the kernel wants at least two lowers. Always nodev; nosuid
+    unless asked otherwise (a container's root keeps its setuid binaries).
+    redirect_dir, index and metacopy are off so an upper dir stays a plain
+    directory usable as a lower dir later.
     """
+    try:
+        _mount_overlay_fs(target, lowers, upper, work, nosuid)
+    except _NoLowerdirPlus:
+        mount_overlay_classic(target, lowers, upper, work, nosuid=nosuid)
+
+
+class _NoLowerdirPlus(Exception):
+    """The kernel predates overlayfs's `lowerdir+` (Linux 6.8)."""
+
+
+def _mount_overlay_fs(target: Path | str, lowers: list[Path], upper: Path | str | None,
+                      work: Path | str | None, nosuid: bool) -> None:
     fs_fd = _syscall(_SYS_FSOPEN, b"overlay", ctypes.c_uint(_FSOPEN_CLOEXEC))
     try:
         options: list[tuple[str, str]] = [("lowerdir+", str(p)) for p in lowers]
@@ -168,6 +181,8 @@ def mount_overlay(target: Path | str, lowers: list[Path], upper: Path | str | No
                      None, None, ctypes.c_int(0))
         except OSError as exc:
             detail = _fs_log(fs_fd)
+            if key == "lowerdir+" and exc.errno == errno.EINVAL:  # "Unknown parameter" before 6.8
+                raise _NoLowerdirPlus() from None
             raise OSError(exc.errno, f"overlay mount at {target}: {exc.strerror}"
                           + (f" ({detail})" if detail else "")) from None
         attrs = _MOUNT_ATTR_NODEV | (_MOUNT_ATTR_NOSUID if nosuid else 0)
@@ -180,6 +195,27 @@ def mount_overlay(target: Path | str, lowers: list[Path], upper: Path | str | No
                  ctypes.c_char_p(os.fsencode(str(target))), ctypes.c_uint(_MOVE_MOUNT_F_EMPTY_PATH))
     finally:
         os.close(mnt_fd)
+
+
+MAX_MOUNT_DATA = 4095  # mount(2) takes one page of options, with its NUL
+
+
+def mount_overlay_classic(target: Path | str, lowers: list[Path], upper: Path | str | None = None,
+                          work: Path | str | None = None, *, nosuid: bool = True) -> None:
+    """mount_overlay through mount(2) and one option string, for kernels before 6.8.
+
+    The string holds at most a page, which bounds how many layers an image
+    may have on such a kernel; past it the error says so.
+    """
+    options = "lowerdir=" + ":".join(str(p) for p in lowers)
+    if upper is not None:
+        options += f",upperdir={upper},workdir={work}"
+    options += ",redirect_dir=off,index=off,metacopy=off"
+    if len(options) > MAX_MOUNT_DATA:
+        raise OSError(errno.E2BIG, f"overlay mount at {target}: {len(lowers)} layers do not fit in "
+                      "mount(2)'s options on this kernel (Linux 6.8 lifts the limit)")
+    flags = MS_NODEV | (MS_NOSUID if nosuid else 0) | (0 if upper is not None else MS_RDONLY)
+    mount("overlay", str(target), "overlay", flags, options)
 
 
 class _MountAttr(ctypes.Structure):

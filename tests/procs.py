@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from agent.linux import mounts_below
+from agent.linux import mounts_below, unmount
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -267,3 +267,11 @@ def mounts_under(path: Path) -> list[str]:
     """Mount points at or below `path`, deepest first: what a test left mounted."""
     path = path.resolve()
     return [str(p) for p in mounts_below(path)] + ([str(path)] if os.path.ismount(path) else [])
+
+
+def unmount_leftovers(path: Path) -> list[str]:
+    """Detach whatever is still mounted at or below `path`; returns what was (a test's leak)."""
+    left = mounts_under(path)
+    for point in left:
+        unmount(point)
+    return left

@@ -11,7 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from kran import containerinspect, errors
 from kran.api.v1 import containers_pb2
 from kran.client.config import container_config, env_list, split_command
-from kran.client.models import Collection, Model
+from kran.client.models import Collection, PlacedModel
 from kran.client.streams import STDERR, STDOUT, StreamSession
 from kran.imageinspect import timestamp_rfc3339nano
 
@@ -76,7 +76,7 @@ def _filters(filters: Mapping[str, Any] | None) -> dict[str, containers_pb2.Filt
     return out
 
 
-class Container(Model):
+class Container(PlacedModel):
     """A container: `attrs` is shaped like `docker inspect`; `message` is the API's."""
 
     def __init__(self, attrs: dict[str, Any], client: Any, collection: Collection,
@@ -106,16 +106,6 @@ class Container(Model):
             return self.client.images.get(self.attrs["Image"], node=self.node_id or None)
         except errors.NotFound:
             return None
-
-    @property
-    def node_id(self) -> str:
-        """Id of the node the container lives on."""
-        return self.message.node_id
-
-    @property
-    def node_name(self) -> str:
-        """Hostname of the node the container lives on."""
-        return self.message.node_name
 
     def _call(self, name: str, request: Any) -> Any:
         api = self.client.api

@@ -12,7 +12,7 @@ from kran.api.v1 import images_pb2
 from kran.client import registry
 from kran.client.api import chunked
 from kran.client.credentials import Credentials, server_key
-from kran.client.models import Collection, Model
+from kran.client.models import Collection, PlacedModel
 
 
 def _removed(items: Iterable[images_pb2.RemovedImage]) -> list[dict[str, str]]:
@@ -62,7 +62,7 @@ def _filter_value(value: Any) -> str:
     return str(value)
 
 
-class Image(Model):
+class Image(PlacedModel):
     """An image on one node.
 
     `attrs` is shaped like `GET /images/json` for images from `list()` and
@@ -94,16 +94,6 @@ class Image(Model):
         if "Config" in self.attrs:
             return dict((self.attrs["Config"] or {}).get("Labels") or {})
         return dict(self.attrs.get("Labels") or {})
-
-    @property
-    def node_id(self) -> str:
-        """Id of the node that holds this copy of the image."""
-        return self.message.node_id
-
-    @property
-    def node_name(self) -> str:
-        """Hostname of the node that holds this copy of the image."""
-        return self.message.node_name
 
     def reload(self) -> None:
         """Fetch the image again (inspect-shaped attrs) from the same node."""

@@ -42,6 +42,22 @@ class Model:
         self.attrs = self.collection.get(self.id).attrs
 
 
+class PlacedModel(Model):
+    """A model of something that lives on one node (its `message` names the node)."""
+
+    message: Any
+
+    @property
+    def node_id(self) -> str:
+        """Id of the node it lives on."""
+        return self.message.node_id
+
+    @property
+    def node_name(self) -> str:
+        """Hostname of the node it lives on."""
+        return self.message.node_name
+
+
 class Collection:
     """The resources of one kind, reached through one client.
 

@@ -30,7 +30,7 @@ from kran.api.v1 import images_pb2
 from tests.integration.agentkit import CALL_TIMEOUT, AgentUnderTest, kill_cgroup
 from tests.integration.registrykit import Registry, start_registry
 from tests.integration.runtime.conftest import cgroup_dirs
-from tests.procs import BIN, ROOT, Agent, Controller, Processes, free_port, mounts_under, wait_until
+from tests.procs import BIN, ROOT, Agent, Controller, Processes, free_port, unmount_leftovers, wait_until
 
 NODE_TTL = 3
 KRAN_TIMEOUT = 60
@@ -229,9 +229,7 @@ def running_cluster(workdir: Path, agent_args: Sequence[str] = ()) -> Iterator[C
         yield cluster
     finally:
         processes.cleanup()
-        left = mounts_under(workdir)
-        for point in left:
-            subprocess.run(["umount", "-l", point], check=False)
+        left = unmount_leftovers(workdir)
         assert not left, f"mounts left behind under {workdir}: {left}"
 
 
@@ -308,9 +306,7 @@ def agent(tmp_path_factory: pytest.TempPathFactory, busybox_tar: Path) -> Iterat
         assert not leftover, f"containers left: {[c.name for c in leftover]}"
     finally:
         processes.cleanup()
-        mounts = mounts_under(workdir)
-        for point in mounts:
-            subprocess.run(["umount", "-l", point], check=False)
+        mounts = unmount_leftovers(workdir)
         for path in cgroup_dirs(parent):
             for child in (c for c in path.iterdir() if c.is_dir()):
                 kill_cgroup(child)

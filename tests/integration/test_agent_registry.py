@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ import pytest
 from kran.api.v1 import images_pb2 as pb
 from kran.api.v1 import images_pb2_grpc, nodes_pb2, nodes_pb2_grpc
 from tests.integration.distkit import Proxy, RegistryProcess, image_archive, make_ca
-from tests.procs import BIN, Proc, Processes, free_port, mounts_under, port_open, wait_until
+from tests.procs import BIN, Proc, Processes, free_port, port_open, unmount_leftovers, wait_until
 
 TIMEOUT = 120
 USER, PASSWORD = "carol", "s3cret-pw"
@@ -113,9 +112,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory, busybox_tar: Path) -> Iterator
         yield lab
     finally:
         processes.cleanup()
-        left = mounts_under(workdir)
-        for point in left:
-            subprocess.run(["umount", "-l", point], check=False)
+        left = unmount_leftovers(workdir)
         assert not left, f"mounts left behind: {left}"
 
 

@@ -7,7 +7,6 @@ manager over a real Runtime serves it here.
 from __future__ import annotations
 
 import asyncio
-import socket
 from dataclasses import dataclass
 
 import grpc
@@ -19,6 +18,7 @@ from kran import errors
 from kran.api.v1 import containers_pb2, containers_pb2_grpc
 from kran.server import start_server
 from tests.integration.runtime.conftest import run
+from tests.procs import free_port
 
 Options = containers_pb2.ExecOptions
 Request = containers_pb2.ExecRequest
@@ -44,14 +44,9 @@ class _Service(ExecOps, containers_pb2_grpc.ContainersServicer):
         self.manager = manager
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 async def _serve(runtime: Runtime, scenario) -> None:
-    port = _free_port()
+    port = free_port()
     server = await start_server(f"127.0.0.1:{port}", [
         (containers_pb2_grpc.add_ContainersServicer_to_server, _Service(_Manager(runtime)), "kran.api.v1.Containers")])
     try:

@@ -7,11 +7,8 @@ the models it returns and the errors it raises.
 
 from __future__ import annotations
 
-import asyncio
 import io
-import socket
 import tarfile
-import threading
 
 import pytest
 
@@ -22,7 +19,7 @@ from kran.client import Client, ContainerError
 from kran.client.archive import GO_MODE_DIR, chunked_tar, is_dir
 from kran.client.config import (container_config, memory_bytes, nano_cpus,
                                 parse_restart_policy)
-from kran.server import start_server
+from tests.servers import serving
 
 ID = "a" * 64
 
@@ -227,37 +224,14 @@ class Containers(containers_pb2_grpc.ContainersServicer):
                                     system_cpu_ns=n * 1000, online_cpus=1)
 
 
-def _free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def served():
     """A kran.server with the fake Containers service; yields (address, servicer)."""
     servicer = Containers()
-    port = _free_port()
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-    stopping = asyncio.Event()
-
-    async def serve():
-        server = await start_server(f"127.0.0.1:{port}", [
-            (containers_pb2_grpc.add_ContainersServicer_to_server, servicer,
-             "kran.api.v1.Containers")])
-        started.set()
-        await stopping.wait()
-        await server.stop(None)
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
-    thread.start()
-    assert started.wait(10)
-    yield f"127.0.0.1:{port}", servicer
-    loop.call_soon_threadsafe(stopping.set)
-    thread.join(10)
-    assert not thread.is_alive()
-    loop.close()
+    with serving([(containers_pb2_grpc.add_ContainersServicer_to_server, servicer,
+                   "kran.api.v1.Containers")]) as address:
+        yield address, servicer
 
 
 @pytest.fixture

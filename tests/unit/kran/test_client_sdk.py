@@ -7,11 +7,9 @@ error kinds it raises.
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import socket
-import threading
 import time
 
 import pytest
@@ -21,7 +19,8 @@ from kran.api.v1 import (images_pb2, images_pb2_grpc, nodes_pb2, nodes_pb2_grpc,
                          system_pb2_grpc)
 from kran.client import Client, ConnectionFailed, server_said
 from kran.client.api import CHUNK_SIZE
-from kran.server import start_server
+from tests.procs import free_port
+from tests.servers import serving
 
 IMAGE_ID = "sha256:" + "e" * 64
 
@@ -95,39 +94,17 @@ class System(system_pb2_grpc.SystemServicer):
         raise errors.Unavailable("node n2 at 127.0.0.1:9 cannot be reached")
 
 
-def _free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def served():
     """A kran.server on a free port, in a thread of its own; yields (address, images)."""
     images = Images()
-    port = _free_port()
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-    stopping = asyncio.Event()
-
-    async def serve():
-        server = await start_server(f"127.0.0.1:{port}", [
-            (images_pb2_grpc.add_ImagesServicer_to_server, images, "kran.api.v1.Images"),
-            (nodes_pb2_grpc.add_NodesServicer_to_server, Nodes(), "kran.api.v1.Nodes"),
-            (system_pb2_grpc.add_SystemServicer_to_server, System(), "kran.api.v1.System"),
-        ])
-        started.set()
-        await stopping.wait()
-        await server.stop(None)
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
-    thread.start()
-    assert started.wait(10)
-    yield f"127.0.0.1:{port}", images
-    loop.call_soon_threadsafe(stopping.set)
-    thread.join(10)
-    assert not thread.is_alive()
-    loop.close()
+    with serving([
+        (images_pb2_grpc.add_ImagesServicer_to_server, images, "kran.api.v1.Images"),
+        (nodes_pb2_grpc.add_NodesServicer_to_server, Nodes(), "kran.api.v1.Nodes"),
+        (system_pb2_grpc.add_SystemServicer_to_server, System(), "kran.api.v1.System"),
+    ]) as address:
+        yield address, images
 
 
 @pytest.fixture
@@ -214,7 +191,7 @@ def test_nodes_and_version(client):
 
 
 def test_unreachable_controller_fails_fast_naming_the_address():
-    port = _free_port()
+    port = free_port()
     with Client(f"127.0.0.1:{port}") as c:
         started = time.monotonic()
         with pytest.raises(ConnectionFailed) as info:

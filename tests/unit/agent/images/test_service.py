@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import socket
 import tarfile
 from pathlib import Path
 
@@ -13,20 +12,16 @@ import pytest
 
 from agent.images.service import CHUNK_SIZE, ImagesService
 from agent.images.store import ImageStore
-from tests.unit.agent.images.imagekit import busybox_rootfs
 from kran.api.v1 import images_pb2, images_pb2_grpc
 from kran.server import start_server
+from tests.procs import free_port
+from tests.unit.agent.images.imagekit import busybox_rootfs
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _run(store: ImageStore, call):
     async def main():
-        port = _free_port()
+        port = free_port()
         server = await start_server(f"127.0.0.1:{port}", [
             (images_pb2_grpc.add_ImagesServicer_to_server, ImagesService(store), "kran.api.v1.Images")])
         try:

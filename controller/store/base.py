@@ -8,7 +8,7 @@ is new (`create`), and the store turns that into a transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
 PREFIX = "/kran/v1/"
@@ -49,6 +49,16 @@ class Check:
 
 
 @dataclass(frozen=True)
+class Change:
+    """One change seen by a watch: a put (entry is the new record) or a delete (entry None)."""
+
+    kind: str  # "put" | "delete"
+    key: str
+    entry: Entry | None
+    revision: int
+
+
+@dataclass(frozen=True)
 class StoreStatus:
     """What the backing store says about itself."""
 
@@ -66,6 +76,20 @@ class Store(Protocol):
 
     async def list(self, prefix: str) -> list[Entry]:
         """Every record whose key starts with prefix, in key order."""
+
+    async def snapshot(self, prefix: str) -> tuple[list[Entry], int]:
+        """Every record under prefix and the store revision they were read at.
+
+        Watching from that revision + 1 misses nothing and repeats nothing.
+        """
+
+    def watch(self, prefix: str, start_revision: int) -> AsyncIterator[Change]:
+        """The changes under prefix from start_revision on, as they happen.
+
+        Ends with errors.Unavailable when the store goes away and with
+        errors.Conflict when start_revision has been compacted; a watcher
+        then takes a new snapshot and watches again.
+        """
 
     async def count(self, prefix: str) -> int:
         """How many keys start with prefix."""

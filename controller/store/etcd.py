@@ -12,13 +12,13 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import aetcd
 
 from controller.metrics import ETCD_SECONDS
-from controller.store.base import PREFIX, Check, Entry, StoreStatus
+from controller.store.base import PREFIX, Change, Check, Entry, StoreStatus
 from kran import errors
 from kran.defaults import join_hostport, split_hostport
 
@@ -133,6 +133,36 @@ class EtcdStore:
         """Every record whose key starts with prefix, in key order."""
         found = await self._call("list", lambda c: c.get_prefix(_key(prefix), sort_order="ascend"))
         return [_entry(kv) for kv in found]
+
+    async def snapshot(self, prefix: str) -> tuple[list[Entry], int]:
+        """Every record under prefix and the store revision they were read at."""
+        found = await self._call("list", lambda c: c.get_prefix(_key(prefix), sort_order="ascend"))
+        return [_entry(kv) for kv in found], found.header.revision
+
+    async def watch(self, prefix: str, start_revision: int) -> AsyncIterator[Change]:
+        """The changes under prefix from start_revision on, as they happen."""
+        watch = await self._call("watch", lambda c: c.watch_prefix(
+            _key(prefix), start_revision=start_revision))
+        try:
+            async for event in watch:
+                kv = event.kv
+                key = kv.key.decode()[len(PREFIX):]
+                if event.kind == "PUT":
+                    yield Change("put", key, _entry(kv), kv.mod_revision)
+                else:
+                    yield Change("delete", key, None, kv.mod_revision)
+        except _UNREACHABLE as exc:
+            raise errors.Unavailable(f"lost the etcd watch on {prefix}: {exc}") from exc
+        except aetcd.ClientError as exc:
+            if "compacted" in str(exc):
+                raise errors.Conflict(f"revision {start_revision} of {prefix} is compacted; "
+                                      "read again") from exc
+            raise errors.Unavailable(f"lost the etcd watch on {prefix}: {exc}") from exc
+        finally:
+            try:
+                await watch.cancel()
+            except (aetcd.ClientError, *_UNREACHABLE):
+                pass
 
     async def count(self, prefix: str) -> int:
         """How many keys start with prefix."""

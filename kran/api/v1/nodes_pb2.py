@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from kran.api.v1 import containers_pb2 as kran_dot_api_dot_v1_dot_containers__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17kran/api/v1/nodes.proto\x12\x0bkran.api.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ckran/api/v1/containers.proto\"\x92\x02\n\x0fNodeDescription\x12\x10\n\x08hostname\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0c\n\x04\x63pus\x18\x03 \x01(\x05\x12\x14\n\x0cmemory_bytes\x18\x04 \x01(\x03\x12\n\n\x02os\x18\x05 \x01(\t\x12\x14\n\x0c\x61rchitecture\x18\x06 \x01(\t\x12\x16\n\x0ekernel_version\x18\x07 \x01(\t\x12\x15\n\ragent_version\x18\x08 \x01(\t\x12\x38\n\x06labels\x18\t \x03(\x0b\x32(.kran.api.v1.NodeDescription.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xf9\x02\n\x04Node\x12\n\n\x02id\x18\x01 \x01(\t\x12\x31\n\x0b\x64\x65scription\x18\x02 \x01(\x0b\x32\x1c.kran.api.v1.NodeDescription\x12\'\n\x06status\x18\x03 \x01(\x0e\x32\x17.kran.api.v1.NodeStatus\x12\x33\n\x0c\x61vailability\x18\x04 \x01(\x0e\x32\x1d.kran.api.v1.NodeAvailability\x12-\n\x06labels\x18\x05 \x03(\x0b\x32\x1d.kran.api.v1.Node.LabelsEntry\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0estatus_message\x18\x08 \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x12\n\x10ListNodesRequest\"5\n\x11ListNodesResponse\x12 \n\x05nodes\x18\x01 \x03(\x0b\x32\x11.kran.api.v1.Node\"\"\n\x12InspectNodeRequest\x12\x0c\n\x04node\x18\x01 \x01(\t\"U\n\x0fRegisterRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x31\n\x0b\x64\x65scription\x18\x02 \x01(\x0b\x32\x1c.kran.api.v1.NodeDescription\"V\n\x10RegisterResponse\x12\x10\n\x08lease_id\x18\x01 \x01(\x03\x12\x1b\n\x13heartbeat_period_ms\x18\x02 \x01(\x05\x12\x13\n\x0bttl_seconds\x18\x03 \x01(\x05\"5\n\x10HeartbeatRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x10\n\x08lease_id\x18\x02 \x01(\x03\"\x13\n\x11HeartbeatResponse\"Z\n\x0f\x43ontainerReport\x12\n\n\x02id\x18\x01 \x01(\t\x12*\n\x05state\x18\x02 \x01(\x0b\x32\x1b.kran.api.v1.ContainerState\x12\x0f\n\x07removed\x18\x03 \x01(\x08\"j\n\x17ReportContainersRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x30\n\ncontainers\x18\x02 \x03(\x0b\x32\x1c.kran.api.v1.ContainerReport\x12\x0c\n\x04\x66ull\x18\x03 \x01(\x08\"\x1a\n\x18ReportContainersResponse*R\n\nNodeStatus\x12\x17\n\x13NODE_STATUS_UNKNOWN\x10\x00\x12\x15\n\x11NODE_STATUS_READY\x10\x01\x12\x14\n\x10NODE_STATUS_DOWN\x10\x02*j\n\x10NodeAvailability\x12\x1c\n\x18NODE_AVAILABILITY_ACTIVE\x10\x00\x12\x1b\n\x17NODE_AVAILABILITY_PAUSE\x10\x01\x12\x1b\n\x17NODE_AVAILABILITY_DRAIN\x10\x02\x32\x8d\x01\n\x05Nodes\x12\x45\n\x04List\x12\x1d.kran.api.v1.ListNodesRequest\x1a\x1e.kran.api.v1.ListNodesResponse\x12=\n\x07Inspect\x12\x1f.kran.api.v1.InspectNodeRequest\x1a\x11.kran.api.v1.Node2\x82\x02\n\nDispatcher\x12G\n\x08Register\x12\x1c.kran.api.v1.RegisterRequest\x1a\x1d.kran.api.v1.RegisterResponse\x12J\n\tHeartbeat\x12\x1d.kran.api.v1.HeartbeatRequest\x1a\x1e.kran.api.v1.HeartbeatResponse\x12_\n\x10ReportContainers\x12$.kran.api.v1.ReportContainersRequest\x1a%.kran.api.v1.ReportContainersResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17kran/api/v1/nodes.proto\x12\x0bkran.api.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ckran/api/v1/containers.proto\"\x92\x02\n\x0fNodeDescription\x12\x10\n\x08hostname\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0c\n\x04\x63pus\x18\x03 \x01(\x05\x12\x14\n\x0cmemory_bytes\x18\x04 \x01(\x03\x12\n\n\x02os\x18\x05 \x01(\t\x12\x14\n\x0c\x61rchitecture\x18\x06 \x01(\t\x12\x16\n\x0ekernel_version\x18\x07 \x01(\t\x12\x15\n\ragent_version\x18\x08 \x01(\t\x12\x38\n\x06labels\x18\t \x03(\x0b\x32(.kran.api.v1.NodeDescription.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa9\x03\n\x04Node\x12\n\n\x02id\x18\x01 \x01(\t\x12\x31\n\x0b\x64\x65scription\x18\x02 \x01(\x0b\x32\x1c.kran.api.v1.NodeDescription\x12\'\n\x06status\x18\x03 \x01(\x0e\x32\x17.kran.api.v1.NodeStatus\x12\x33\n\x0c\x61vailability\x18\x04 \x01(\x0e\x32\x1d.kran.api.v1.NodeAvailability\x12-\n\x06labels\x18\x05 \x03(\x0b\x32\x1d.kran.api.v1.Node.LabelsEntry\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0estatus_message\x18\x08 \x01(\t\x12.\n\tallocated\x18\t \x01(\x0b\x32\x1b.kran.api.v1.NodeAllocation\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\\\n\x0eNodeAllocation\x12\x11\n\tnano_cpus\x18\x01 \x01(\x03\x12\x14\n\x0cmemory_bytes\x18\x02 \x01(\x03\x12\x12\n\ncontainers\x18\x03 \x01(\x05\x12\r\n\x05ports\x18\x04 \x03(\t\"\xf4\x01\n\x11UpdateNodeRequest\x12\x0c\n\x04node\x18\x01 \x01(\t\x12\x33\n\x0c\x61vailability\x18\x02 \x01(\x0e\x32\x1d.kran.api.v1.NodeAvailability\x12\x18\n\x10\x61vailability_set\x18\x03 \x01(\x08\x12?\n\tlabel_add\x18\x04 \x03(\x0b\x32,.kran.api.v1.UpdateNodeRequest.LabelAddEntry\x12\x10\n\x08label_rm\x18\x05 \x03(\t\x1a/\n\rLabelAddEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"0\n\x11RemoveNodeRequest\x12\x0c\n\x04node\x18\x01 \x01(\t\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\"\x14\n\x12RemoveNodeResponse\"\x12\n\x10ListNodesRequest\"5\n\x11ListNodesResponse\x12 \n\x05nodes\x18\x01 \x03(\x0b\x32\x11.kran.api.v1.Node\"\"\n\x12InspectNodeRequest\x12\x0c\n\x04node\x18\x01 \x01(\t\"U\n\x0fRegisterRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x31\n\x0b\x64\x65scription\x18\x02 \x01(\x0b\x32\x1c.kran.api.v1.NodeDescription\"V\n\x10RegisterResponse\x12\x10\n\x08lease_id\x18\x01 \x01(\x03\x12\x1b\n\x13heartbeat_period_ms\x18\x02 \x01(\x05\x12\x13\n\x0bttl_seconds\x18\x03 \x01(\x05\"5\n\x10HeartbeatRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x10\n\x08lease_id\x18\x02 \x01(\x03\"\x13\n\x11HeartbeatResponse\"Z\n\x0f\x43ontainerReport\x12\n\n\x02id\x18\x01 \x01(\t\x12*\n\x05state\x18\x02 \x01(\x0b\x32\x1b.kran.api.v1.ContainerState\x12\x0f\n\x07removed\x18\x03 \x01(\x08\"j\n\x17ReportContainersRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x30\n\ncontainers\x18\x02 \x03(\x0b\x32\x1c.kran.api.v1.ContainerReport\x12\x0c\n\x04\x66ull\x18\x03 \x01(\x08\"\x1a\n\x18ReportContainersResponse*R\n\nNodeStatus\x12\x17\n\x13NODE_STATUS_UNKNOWN\x10\x00\x12\x15\n\x11NODE_STATUS_READY\x10\x01\x12\x14\n\x10NODE_STATUS_DOWN\x10\x02*j\n\x10NodeAvailability\x12\x1c\n\x18NODE_AVAILABILITY_ACTIVE\x10\x00\x12\x1b\n\x17NODE_AVAILABILITY_PAUSE\x10\x01\x12\x1b\n\x17NODE_AVAILABILITY_DRAIN\x10\x02\x32\x95\x02\n\x05Nodes\x12\x45\n\x04List\x12\x1d.kran.api.v1.ListNodesRequest\x1a\x1e.kran.api.v1.ListNodesResponse\x12=\n\x07Inspect\x12\x1f.kran.api.v1.InspectNodeRequest\x1a\x11.kran.api.v1.Node\x12;\n\x06Update\x12\x1e.kran.api.v1.UpdateNodeRequest\x1a\x11.kran.api.v1.Node\x12I\n\x06Remove\x12\x1e.kran.api.v1.RemoveNodeRequest\x1a\x1f.kran.api.v1.RemoveNodeResponse2\x82\x02\n\nDispatcher\x12G\n\x08Register\x12\x1c.kran.api.v1.RegisterRequest\x1a\x1d.kran.api.v1.RegisterResponse\x12J\n\tHeartbeat\x12\x1d.kran.api.v1.HeartbeatRequest\x1a\x1e.kran.api.v1.HeartbeatResponse\x12_\n\x10ReportContainers\x12$.kran.api.v1.ReportContainersRequest\x1a%.kran.api.v1.ReportContainersResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,40 +37,52 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_NODEDESCRIPTION_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_NODE_LABELSENTRY']._loaded_options = None
   _globals['_NODE_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_NODESTATUS']._serialized_start=1350
-  _globals['_NODESTATUS']._serialized_end=1432
-  _globals['_NODEAVAILABILITY']._serialized_start=1434
-  _globals['_NODEAVAILABILITY']._serialized_end=1540
+  _globals['_UPDATENODEREQUEST_LABELADDENTRY']._loaded_options = None
+  _globals['_UPDATENODEREQUEST_LABELADDENTRY']._serialized_options = b'8\001'
+  _globals['_NODESTATUS']._serialized_start=1811
+  _globals['_NODESTATUS']._serialized_end=1893
+  _globals['_NODEAVAILABILITY']._serialized_start=1895
+  _globals['_NODEAVAILABILITY']._serialized_end=2001
   _globals['_NODEDESCRIPTION']._serialized_start=104
   _globals['_NODEDESCRIPTION']._serialized_end=378
   _globals['_NODEDESCRIPTION_LABELSENTRY']._serialized_start=333
   _globals['_NODEDESCRIPTION_LABELSENTRY']._serialized_end=378
   _globals['_NODE']._serialized_start=381
-  _globals['_NODE']._serialized_end=758
+  _globals['_NODE']._serialized_end=806
   _globals['_NODE_LABELSENTRY']._serialized_start=333
   _globals['_NODE_LABELSENTRY']._serialized_end=378
-  _globals['_LISTNODESREQUEST']._serialized_start=760
-  _globals['_LISTNODESREQUEST']._serialized_end=778
-  _globals['_LISTNODESRESPONSE']._serialized_start=780
-  _globals['_LISTNODESRESPONSE']._serialized_end=833
-  _globals['_INSPECTNODEREQUEST']._serialized_start=835
-  _globals['_INSPECTNODEREQUEST']._serialized_end=869
-  _globals['_REGISTERREQUEST']._serialized_start=871
-  _globals['_REGISTERREQUEST']._serialized_end=956
-  _globals['_REGISTERRESPONSE']._serialized_start=958
-  _globals['_REGISTERRESPONSE']._serialized_end=1044
-  _globals['_HEARTBEATREQUEST']._serialized_start=1046
-  _globals['_HEARTBEATREQUEST']._serialized_end=1099
-  _globals['_HEARTBEATRESPONSE']._serialized_start=1101
-  _globals['_HEARTBEATRESPONSE']._serialized_end=1120
-  _globals['_CONTAINERREPORT']._serialized_start=1122
-  _globals['_CONTAINERREPORT']._serialized_end=1212
-  _globals['_REPORTCONTAINERSREQUEST']._serialized_start=1214
-  _globals['_REPORTCONTAINERSREQUEST']._serialized_end=1320
-  _globals['_REPORTCONTAINERSRESPONSE']._serialized_start=1322
-  _globals['_REPORTCONTAINERSRESPONSE']._serialized_end=1348
-  _globals['_NODES']._serialized_start=1543
-  _globals['_NODES']._serialized_end=1684
-  _globals['_DISPATCHER']._serialized_start=1687
-  _globals['_DISPATCHER']._serialized_end=1945
+  _globals['_NODEALLOCATION']._serialized_start=808
+  _globals['_NODEALLOCATION']._serialized_end=900
+  _globals['_UPDATENODEREQUEST']._serialized_start=903
+  _globals['_UPDATENODEREQUEST']._serialized_end=1147
+  _globals['_UPDATENODEREQUEST_LABELADDENTRY']._serialized_start=1100
+  _globals['_UPDATENODEREQUEST_LABELADDENTRY']._serialized_end=1147
+  _globals['_REMOVENODEREQUEST']._serialized_start=1149
+  _globals['_REMOVENODEREQUEST']._serialized_end=1197
+  _globals['_REMOVENODERESPONSE']._serialized_start=1199
+  _globals['_REMOVENODERESPONSE']._serialized_end=1219
+  _globals['_LISTNODESREQUEST']._serialized_start=1221
+  _globals['_LISTNODESREQUEST']._serialized_end=1239
+  _globals['_LISTNODESRESPONSE']._serialized_start=1241
+  _globals['_LISTNODESRESPONSE']._serialized_end=1294
+  _globals['_INSPECTNODEREQUEST']._serialized_start=1296
+  _globals['_INSPECTNODEREQUEST']._serialized_end=1330
+  _globals['_REGISTERREQUEST']._serialized_start=1332
+  _globals['_REGISTERREQUEST']._serialized_end=1417
+  _globals['_REGISTERRESPONSE']._serialized_start=1419
+  _globals['_REGISTERRESPONSE']._serialized_end=1505
+  _globals['_HEARTBEATREQUEST']._serialized_start=1507
+  _globals['_HEARTBEATREQUEST']._serialized_end=1560
+  _globals['_HEARTBEATRESPONSE']._serialized_start=1562
+  _globals['_HEARTBEATRESPONSE']._serialized_end=1581
+  _globals['_CONTAINERREPORT']._serialized_start=1583
+  _globals['_CONTAINERREPORT']._serialized_end=1673
+  _globals['_REPORTCONTAINERSREQUEST']._serialized_start=1675
+  _globals['_REPORTCONTAINERSREQUEST']._serialized_end=1781
+  _globals['_REPORTCONTAINERSRESPONSE']._serialized_start=1783
+  _globals['_REPORTCONTAINERSRESPONSE']._serialized_end=1809
+  _globals['_NODES']._serialized_start=2004
+  _globals['_NODES']._serialized_end=2281
+  _globals['_DISPATCHER']._serialized_start=2284
+  _globals['_DISPATCHER']._serialized_end=2542
 # @@protoc_insertion_point(module_scope)

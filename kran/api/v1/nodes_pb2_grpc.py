@@ -44,6 +44,16 @@ class NodesStub:
                 request_serializer=kran_dot_api_dot_v1_dot_nodes__pb2.InspectNodeRequest.SerializeToString,
                 response_deserializer=kran_dot_api_dot_v1_dot_nodes__pb2.Node.FromString,
                 _registered_method=True)
+        self.Update = channel.unary_unary(
+                '/kran.api.v1.Nodes/Update',
+                request_serializer=kran_dot_api_dot_v1_dot_nodes__pb2.UpdateNodeRequest.SerializeToString,
+                response_deserializer=kran_dot_api_dot_v1_dot_nodes__pb2.Node.FromString,
+                _registered_method=True)
+        self.Remove = channel.unary_unary(
+                '/kran.api.v1.Nodes/Remove',
+                request_serializer=kran_dot_api_dot_v1_dot_nodes__pb2.RemoveNodeRequest.SerializeToString,
+                response_deserializer=kran_dot_api_dot_v1_dot_nodes__pb2.RemoveNodeResponse.FromString,
+                _registered_method=True)
 
 
 class NodesServicer:
@@ -62,6 +72,20 @@ class NodesServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Update(self, request, context):
+        """Update changes a node's availability and labels (the users' spec).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Remove(self, request, context):
+        """Remove forgets a node; a Ready node only with force.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodesServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -74,6 +98,16 @@ def add_NodesServicer_to_server(servicer, server):
                     servicer.Inspect,
                     request_deserializer=kran_dot_api_dot_v1_dot_nodes__pb2.InspectNodeRequest.FromString,
                     response_serializer=kran_dot_api_dot_v1_dot_nodes__pb2.Node.SerializeToString,
+            ),
+            'Update': grpc.unary_unary_rpc_method_handler(
+                    servicer.Update,
+                    request_deserializer=kran_dot_api_dot_v1_dot_nodes__pb2.UpdateNodeRequest.FromString,
+                    response_serializer=kran_dot_api_dot_v1_dot_nodes__pb2.Node.SerializeToString,
+            ),
+            'Remove': grpc.unary_unary_rpc_method_handler(
+                    servicer.Remove,
+                    request_deserializer=kran_dot_api_dot_v1_dot_nodes__pb2.RemoveNodeRequest.FromString,
+                    response_serializer=kran_dot_api_dot_v1_dot_nodes__pb2.RemoveNodeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -130,6 +164,60 @@ class Nodes:
             '/kran.api.v1.Nodes/Inspect',
             kran_dot_api_dot_v1_dot_nodes__pb2.InspectNodeRequest.SerializeToString,
             kran_dot_api_dot_v1_dot_nodes__pb2.Node.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Update(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kran.api.v1.Nodes/Update',
+            kran_dot_api_dot_v1_dot_nodes__pb2.UpdateNodeRequest.SerializeToString,
+            kran_dot_api_dot_v1_dot_nodes__pb2.Node.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Remove(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kran.api.v1.Nodes/Remove',
+            kran_dot_api_dot_v1_dot_nodes__pb2.RemoveNodeRequest.SerializeToString,
+            kran_dot_api_dot_v1_dot_nodes__pb2.RemoveNodeResponse.FromString,
             options,
             channel_credentials,
             insecure,

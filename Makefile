@@ -3,11 +3,15 @@
 #
 #   make up      install, start a one-host cluster in the background, import images
 #   make down    stop what `make up` started (data in /var/lib/kran survives)
+#   make lab-up  a multi-host lab on this machine (HOSTS=3 namespaces, 3 etcd, 3 controllers)
+#   make lab-down  remove every trace of the lab
 #   make test    unit + integration tests (real etcd, controller and agent processes)
 #   make unit    unit tests only
 #   make images  build the busybox and hello-world rootfs tarballs into out/images
 #   make proto   regenerate kran/api/v1 from proto/
 #   make bench   start-latency and memory figures against runc and docker (BENCHMARKS.md)
+#   make bench-pull  pull and push of a 220 MB image against docker (BENCHMARKS.md)
+#   make bench-build  a multi-stage build, cold and warm, against docker build (BENCHMARKS.md)
 #   make clean   remove out/ and the install stamps
 SHELL := /bin/bash
 VENV ?= .venv
@@ -20,7 +24,7 @@ IMAGES_DIR := out/images
 IMAGES := $(IMAGES_DIR)/busybox.tar $(IMAGES_DIR)/hello-world.tar
 PYTEST := $(VENV)/bin/pytest -q -p no:cacheprovider
 
-.PHONY: deps apt venv proto images test unit integration up down bench bench-deps compat clean
+.PHONY: deps apt venv proto images test unit integration up down lab-up lab-down bench bench-pull bench-build bench-deps compat clean
 
 deps: apt venv
 
@@ -85,11 +89,27 @@ compat: deps images bench-deps
 bench: deps images bench-deps
 	$(PY) -m bench.start_latency $(BENCH_ARGS)
 
+# A private docker-registry on loopback serves both sides, e.g. make bench-pull BENCH_ARGS="--runs 9".
+bench-pull: deps images bench-deps
+	$(PY) -m bench.pull $(BENCH_ARGS)
+
+# docker build runs with the classic builder (DOCKER_BUILDKIT=0), e.g. make bench-build BENCH_ARGS="--runs 10".
+bench-build: deps images bench-deps
+	$(PY) -m bench.build $(BENCH_ARGS)
+
 up: deps images
 	@KRAN_VENV=$(CURDIR)/$(VENV) KRAN_IMAGES_DIR=$(CURDIR)/$(IMAGES_DIR) deploy/up.sh
 
 down:
 	@KRAN_VENV=$(CURDIR)/$(VENV) deploy/down.sh
+
+# The multi-host lab (deploy/lab.py): its state in /var/lib/kran-lab/kranlab.
+HOSTS ?= 3
+lab-up: deps images
+	KRAN_IMAGES_DIR=$(CURDIR)/$(IMAGES_DIR) $(PY) -m deploy.lab up --hosts $(HOSTS)
+
+lab-down: deps
+	$(PY) -m deploy.lab down
 
 clean:
 	rm -rf out .stamps $(VENV)/.installed

@@ -15,6 +15,7 @@ import sys
 from prometheus_client import REGISTRY
 
 from agent import config
+from agent.build.builder import Builder
 from agent.config import AgentConfig
 from agent.containers.manager import ContainerManager
 from agent.containers.metrics import ContainerCollector
@@ -57,14 +58,15 @@ async def run(cfg: AgentConfig, forkserver: ForkServer) -> None:
     reports.snapshot = manager.snapshot
     await manager.recover()
     server = await start_server(cfg.listen, [
-        (images_pb2_grpc.add_ImagesServicer_to_server, ImagesService(store, cfg.registry),
+        (images_pb2_grpc.add_ImagesServicer_to_server,
+         ImagesService(store, cfg.registry, Builder(store, runtime, cfg.state_dir / "build")),
          _service_name(images_pb2.DESCRIPTOR, "Images")),
         (containers_pb2_grpc.add_ContainersServicer_to_server, ContainersService(manager),
          _service_name(containers_pb2.DESCRIPTOR, "Containers")),
         (system_pb2_grpc.add_AgentServicer_to_server, AgentService(node_id, cfg.state_dir, store),
          _service_name(system_pb2.DESCRIPTOR, "Agent")),
     ])
-    registration = Registration(cfg.controller, node_id,
+    registration = Registration(cfg.controllers, node_id,
                                 describe_host(cfg.hostname, cfg.advertise_addr, cfg.labels), reports)
     tasks: list[asyncio.Task[None]] = []
     try:

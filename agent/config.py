@@ -1,7 +1,8 @@
 """The agent's flags and its node id.
 
 Flags can also be set in the environment: KRAN_CONTROLLER for
---controller, KRAN_AGENT_<FLAG> for the others.
+--controller, KRAN_AGENT_<FLAG> for the others. --controller takes one or
+more controller addresses, comma separated; the agent fails over between them.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 class AgentConfig:
     """Everything an agent is started with."""
 
-    controller: str
+    controller: str          # one or more host:port, comma separated (see controllers)
     listen: str
     advertise_addr: str
     metrics_addr: str        # "" when metrics are off
@@ -38,6 +39,11 @@ class AgentConfig:
     log_level: str = "info"
     cgroup_parent: str = "kran"  # containers' cgroups go under <hierarchy>/<cgroup_parent>/<id>
     registry: RegistryOptions = field(default_factory=RegistryOptions)
+
+    @property
+    def controllers(self) -> tuple[str, ...]:
+        """The controller addresses, in the order they are tried."""
+        return tuple(self.controller.split(","))
 
 
 def new_node_id() -> str:
@@ -77,6 +83,15 @@ def _address(value: str, default_port: int, flag: str) -> str:
     except ValueError as exc:
         raise errors.InvalidArgument(f"{flag}: {exc}") from None
     return defaults.join_hostport(host, port)
+
+
+def _controllers(value: str) -> str:
+    """Normalise "host[:port][,host[:port]...]", dropping repeats; errors.InvalidArgument if none."""
+    addresses = [_address(item, defaults.CONTROLLER_PORT, "--controller")
+                 for item in value.split(",") if item.strip()]
+    if not addresses:
+        raise errors.InvalidArgument("--controller: no controller address given")
+    return ",".join(dict.fromkeys(addresses))
 
 
 def _labels(items: list[str]) -> dict[str, str]:
@@ -128,7 +143,8 @@ def parser() -> argparse.ArgumentParser:
         description="kran's per-host agent: this host's images and containers.",
         epilog=f"KRAN_CONTROLLER sets --controller; {ENV_PREFIX}<FLAG> sets the other flags.")
     p.add_argument("--controller", default=os.environ.get("KRAN_CONTROLLER", defaults.DEFAULT_HOST),
-                   help="controller gRPC address (default %(default)s)")
+                   help="controller gRPC address, or several comma separated to fail over between "
+                        "(default %(default)s)")
     p.add_argument("--listen", default=_env("listen", f"0.0.0.0:{defaults.AGENT_PORT}"),
                    help="gRPC address to serve on (default %(default)s)")
     p.add_argument("--advertise-addr", default=_env("advertise_addr", ""),
@@ -181,7 +197,7 @@ def parse(argv: list[str] | None = None) -> AgentConfig:
     if not args.hostname.strip():
         raise errors.InvalidArgument("--hostname must not be empty")
     return AgentConfig(
-        controller=_address(args.controller, defaults.CONTROLLER_PORT, "--controller"),
+        controller=_controllers(args.controller),
         listen=listen,
         advertise_addr=advertise,
         metrics_addr="" if metrics.lower() in ("", "none") else _address(

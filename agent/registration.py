@@ -1,9 +1,9 @@
-"""The agent's side of presence: register with the controller, heartbeat, report containers.
+"""The agent's side of presence: register with a controller, heartbeat, report containers.
 
-The loop never gives up: while the controller is down it retries with a
-backoff; a heartbeat answered NOT_FOUND (the lease expired, or the
-controller's etcd was reset) leads to a new registration under the same
-node id. Stopping the loop lets the lease run out, so the node shows Down
+The loop never gives up: it fails over between the controllers it was
+given, and while none answers it retries with a backoff; a heartbeat
+answered NOT_FOUND (the lease expired, or the controllers' etcd was reset)
+leads to a new registration under the same node id. Stopping the loop lets the lease run out, so the node shows Down
 within the TTL.
 
 While registered, a second task sends the containers' observed state with
@@ -19,11 +19,13 @@ import asyncio
 import logging
 import os
 import platform
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import grpc
 
 import kran
+from kran import errors
 from kran.api.v1 import nodes_pb2, nodes_pb2_grpc
 from kran.hostinfo import goarch, goos
 
@@ -37,6 +39,9 @@ _CHANNEL_OPTIONS = [
     ("grpc.min_reconnect_backoff_ms", 200),
     ("grpc.max_reconnect_backoff_ms", 2000),
 ]
+# Answers that mean this controller cannot serve now (down, unreachable, or cut off from
+# etcd); another controller may. Any other answer would be the same from every controller.
+_NOT_ANSWERING = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 
 
 def memory_bytes(meminfo: str = "/proc/meminfo") -> int:
@@ -103,18 +108,33 @@ class ContainerReports:
 
 
 class Registration:
-    """Keeps this node registered with the controller at address, and its containers reported."""
+    """Keeps this node registered with the controllers, and its containers reported.
 
-    def __init__(self, controller: str, node_id: str,
+    Every call goes to the current controller; one that does not answer
+    (UNAVAILABLE, DEADLINE_EXCEEDED) hands the call, and the calls after it,
+    to the next controller in the list. The controllers share one etcd, so
+    a lease granted through one is kept alive through any other.
+    """
+
+    def __init__(self, controllers: Sequence[str], node_id: str,
                  description: nodes_pb2.NodeDescription,
                  reports: ContainerReports | None = None) -> None:
-        self.controller = controller
+        if not controllers:
+            raise errors.InvalidArgument("no controller address given")
+        self.controllers = list(controllers)
         self.node_id = node_id
         self.description = description
         self.reports = reports or ContainerReports()
         self.lease_id = 0
         self.registered = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._current = 0
+        self._stubs: list[nodes_pb2_grpc.DispatcherStub] = []
+
+    @property
+    def controller(self) -> str:
+        """The controller the next call goes to."""
+        return self.controllers[self._current]
 
     def stop(self) -> None:
         """Make run() return at its next wait."""
@@ -128,28 +148,57 @@ class Registration:
             return True
         return False
 
+    async def _call(self, method: str, request: Any, timeout: float) -> Any:
+        """Call the Dispatcher's method, starting with the current controller and failing
+        over to the next while one does not answer; the last error once every one failed."""
+        tried = 0
+        while True:
+            index = self._current
+            try:
+                return await getattr(self._stubs[index], method)(request, timeout=timeout)
+            except grpc.aio.AioRpcError as err:
+                if err.code() not in _NOT_ANSWERING:
+                    raise
+                self._fail_over(index, err)
+                tried += 1
+                if tried == len(self.controllers):
+                    raise
+
+    def _fail_over(self, index: int, err: grpc.aio.AioRpcError) -> None:
+        """Move on from the controller at index, unless a concurrent call already has."""
+        if index != self._current or len(self.controllers) == 1:
+            return
+        self._current = (index + 1) % len(self.controllers)
+        log.warning("controller does not answer; failing over",
+                    extra={"node": self.node_id, "controller": self.controllers[index],
+                           "next": self.controller, "code": err.code().name})
+
     async def run(self) -> None:
         """Register and heartbeat until stop()."""
-        async with grpc.aio.insecure_channel(self.controller, options=_CHANNEL_OPTIONS) as channel:
-            stub = nodes_pb2_grpc.DispatcherStub(channel)
+        channels = [grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
+                    for address in self.controllers]
+        self._stubs = [nodes_pb2_grpc.DispatcherStub(channel) for channel in channels]
+        try:
             while not self._stopping.is_set():
-                period = await self._register(stub)
+                period = await self._register()
                 if period is None:
                     return
-                sender = asyncio.create_task(self._send_reports(stub))
+                sender = asyncio.create_task(self._send_reports())
                 try:
-                    await self._heartbeat(stub, period)
+                    await self._heartbeat(period)
                 finally:
                     sender.cancel()
                     await asyncio.gather(sender, return_exceptions=True)
+        finally:
+            await asyncio.gather(*(channel.close() for channel in channels))
 
-    async def _register(self, stub: nodes_pb2_grpc.DispatcherStub) -> float | None:
+    async def _register(self) -> float | None:
         """Register, retrying with backoff; the heartbeat period, None if stopped."""
         backoff, failures = BACKOFF_START, 0
         request = nodes_pb2.RegisterRequest(node_id=self.node_id, description=self.description)
         while not self._stopping.is_set():
             try:
-                reply = await stub.Register(request, timeout=REGISTER_TIMEOUT)
+                reply = await self._call("Register", request, REGISTER_TIMEOUT)
             except grpc.aio.AioRpcError as err:
                 failures += 1
                 # Say it the first time and then now and again, not at every retry.
@@ -170,13 +219,13 @@ class Registration:
             return max(reply.heartbeat_period_ms / 1000, 0.1)
         return None
 
-    async def _heartbeat(self, stub: nodes_pb2_grpc.DispatcherStub, period: float) -> None:
+    async def _heartbeat(self, period: float) -> None:
         """Heartbeat every period until the lease is lost or the loop is stopped."""
         request = nodes_pb2.HeartbeatRequest(node_id=self.node_id, lease_id=self.lease_id)
         failing = False
         while await self._pause(period):
             try:
-                await stub.Heartbeat(request, timeout=period)
+                await self._call("Heartbeat", request, period)
             except grpc.aio.AioRpcError as err:
                 if err.code() == grpc.StatusCode.NOT_FOUND:
                     log.warning("lease lost; registering again",
@@ -194,14 +243,14 @@ class Registration:
                 log.info("heartbeats are getting through again", extra={"node": self.node_id})
             failing = False
 
-    async def _send_reports(self, stub: nodes_pb2_grpc.DispatcherStub) -> None:
+    async def _send_reports(self) -> None:
         """A full report, then each batch of changes, retrying with backoff, until cancelled."""
         full, backoff, failures = True, BACKOFF_START, 0
         while True:
             batch = self.reports.full() if full else await self.reports.take()
             request = nodes_pb2.ReportContainersRequest(node_id=self.node_id, containers=batch, full=full)
             try:
-                await stub.ReportContainers(request, timeout=REGISTER_TIMEOUT)
+                await self._call("ReportContainers", request, REGISTER_TIMEOUT)
             except grpc.aio.AioRpcError as err:
                 failures += 1
                 if failures == 1 or failures % 10 == 0:

@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 import kran
-from kran.defaults import HOST_ENV
+from kran.defaults import CONTEXT_ENV, HOST_ENV
 
 # Top-level name -> "module:attribute" of its command (--help sorts them, as click does).
 COMMANDS = {
@@ -48,6 +48,8 @@ COMMANDS = {
     "history": "cli.images:history",
     "tag": "cli.images:tag",
     "import": "cli.image_io:import_image",
+    "build": "cli.build:build",
+    "builder": "cli.build:builder_group",
     "load": "cli.image_io:load",
     "save": "cli.image_io:save",
     "pull": "cli.registry:pull",
@@ -56,6 +58,9 @@ COMMANDS = {
     "logout": "cli.registry:logout",
     "search": "cli.registry:search",
     "node": "cli.nodes:node_group",
+    "service": "cli.services:service_group",
+    "events": "cli.events:events",
+    "context": "cli.contexts:context_group",
     "version": "cli.system:version",
     "info": "cli.system:info",
 }
@@ -98,16 +103,20 @@ class KranGroup(click.Group):
 
 @click.group(cls=KranGroup, lazy=COMMANDS,
              context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-H", "--host", envvar=HOST_ENV, metavar="HOST:PORT",
-              help=f"Controller to connect to (env {HOST_ENV}, default 127.0.0.1:7640).")
+@click.option("-H", "--host", metavar="HOST:PORT[,HOST:PORT...]",
+              help=f"Controllers to connect to, tried in turn (env {HOST_ENV}, "
+                   "default 127.0.0.1:7640).")
+@click.option("-c", "--context", metavar="NAME",
+              help=f"Context to use (env {CONTEXT_ENV}; overrides {HOST_ENV} and "
+                   "the one set with 'kran context use').")
 @click.version_option(kran.__version__, "--version", "-v", prog_name="kran",
                       message="%(prog)s version %(version)s")
 @click.pass_context
-def cli(ctx: click.Context, host: str | None) -> None:
+def cli(ctx: click.Context, host: str | None, context: str | None) -> None:
     """A multi-host container engine."""
     from cli.session import Session  # noqa: PLC0415 - the SDK only once a command runs
 
-    session = Session(host)
+    session = Session(host, context)
     ctx.obj = session
     ctx.call_on_close(session.close)
 

@@ -1,4 +1,4 @@
-"""`kran node ls` and `kran node inspect`, as docker's node commands."""
+"""`kran node ls/inspect/update/rm`, as docker's node commands."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from cli.containers import each
+from cli.flags import DockerCommand
 from cli.inspecting import inspect_all
 from cli.output import bytes_size, table
 from cli.session import Session, pass_session
@@ -60,6 +62,18 @@ def pretty(attrs: dict[str, Any]) -> str:
         "Resources:",
         f" CPUs:\t\t\t{desc['Resources']['NanoCPUs'] // 1_000_000_000}",
         f" Memory:\t\t{bytes_size(desc['Resources']['MemoryBytes'])}",
+    ]
+    allocated = attrs.get("Allocated") or {}
+    if allocated.get("Containers"):
+        lines += [
+            "Allocated:",
+            f" CPUs:\t\t\t{allocated['NanoCPUs'] / 1_000_000_000:g}",
+            f" Memory:\t\t{bytes_size(allocated['MemoryBytes'])}",
+            f" Containers:\t\t{allocated['Containers']}",
+        ]
+        if allocated.get("Ports"):
+            lines.append(f" Ports:\t\t\t{', '.join(allocated['Ports'])}")
+    lines += [
         f"Engine Version:\t\t{desc['Engine']['EngineVersion']}",
         f"Kernel Version:\t\t{desc['Engine'].get('KernelVersion', '')}",
     ]
@@ -101,6 +115,35 @@ def node_group() -> None:
     """Manage nodes."""
 
 
+@click.command("update", cls=DockerCommand)
+@click.argument("node")
+@click.option("--availability", metavar="string",
+              help='Availability of the node ("active", "pause", "drain").')
+@click.option("--label-add", multiple=True, metavar="list",
+              help="Add or update a node label (key=value).")
+@click.option("--label-rm", multiple=True, metavar="list",
+              help="Remove a node label if exists.")
+@pass_session
+def update_node(session: Session, node: str, availability: str | None,
+                label_add: tuple[str, ...], label_rm: tuple[str, ...]) -> None:
+    """Update a node."""
+    session.client.nodes.update(node, availability=availability, label_add=label_add,
+                                label_rm=label_rm)
+    click.echo(node)
+
+
+@click.command("rm", cls=DockerCommand)
+@click.argument("nodes", nargs=-1, required=True)
+@click.option("-f", "--force", is_flag=True, help="Force remove a node from the swarm.")
+@pass_session
+def remove_nodes(session: Session, nodes: tuple[str, ...], force: bool) -> None:
+    """Remove one or more nodes from the cluster."""
+    each(nodes, lambda node: session.client.nodes.remove(node, force=force))
+
+
 node_group.add_command(list_nodes)
 node_group.add_command(list_nodes, "list")
 node_group.add_command(inspect_nodes)
+node_group.add_command(update_node)
+node_group.add_command(remove_nodes)
+node_group.add_command(remove_nodes, "remove")

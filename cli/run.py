@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from fractions import Fraction
 from typing import Any
 
 import click
@@ -115,6 +116,10 @@ def create_kwargs(options: dict[str, Any], environ: dict[str, str] | None = None
         "auto_remove": bool(options.get("rm")),
         "stop_signal": options.get("stop_signal") or "",
         "stop_timeout": options.get("stop_timeout") or 0,
+        "constraints": list(options.get("constraint") or ()),
+        # The flag is parsed to nano CPUs; the SDK takes CPUs, exactly.
+        "reserve_cpus": Fraction(options.get("reserve_cpus") or 0, 1_000_000_000),
+        "reserve_memory": options.get("reserve_memory") or 0,
     }
     policy = parse_restart_policy(options.get("restart") or "")
     if policy.name:
@@ -165,6 +170,12 @@ def container_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--stop-timeout", type=int, help="Timeout (in seconds) to stop a container."),
         click.option("--node", metavar="NODE",
                      help="Run on this node (id, id prefix or hostname)."),
+        click.option("--constraint", multiple=True, metavar="list",
+                     help='Placement constraint, e.g. "node.labels.zone==a" (repeatable).'),
+        click.option("--reserve-cpus", type=CheckedType("decimal", nano_cpus),
+                     help="CPUs the node keeps for this container when placing others."),
+        click.option("--reserve-memory", type=CheckedType("bytes", memory_bytes),
+                     help="Memory the node keeps for this container (b, k, m, g)."),
         click.option("--pull", default="missing", show_default=True,
                      help='Pull image before running ("always", "missing", "never").'),
         click.option("-q", "--quiet", is_flag=True, help="Suppress the pull output."),

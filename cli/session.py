@@ -1,11 +1,11 @@
-"""What every command shares: the session (address, client) and error lines."""
+"""What every command shares: the session (where the cluster is, the client) and error lines."""
 
 from __future__ import annotations
 
 import click
 
 from kran import errors
-from kran.client import Client, server_said
+from kran.client import Client, ContextStore, server_said
 
 
 def error_line(exc: errors.KranError) -> str:
@@ -20,17 +20,24 @@ def error_line(exc: errors.KranError) -> str:
 
 
 class Session:
-    """The controller address and, once a command needs it, a client."""
+    """What -H and --context said and, once a command needs it, a client.
 
-    def __init__(self, host: str | None):
+    The controllers are found as docker finds its daemon (see
+    kran/client/contexts.py): -H, else --context, else KRAN_HOST, else
+    KRAN_CONTEXT, else the current context, else 127.0.0.1:7640.
+    """
+
+    def __init__(self, host: str | None, context: str | None = None):
         self.host = host
+        self.context = context
         self._client: Client | None = None
 
     @property
     def client(self) -> Client:
         """The SDK client, made on first use."""
         if self._client is None:
-            self._client = Client(self.host)
+            host, _ = ContextStore().in_effect(self.host, self.context)
+            self._client = Client(host)
         return self._client
 
     def close(self) -> None:

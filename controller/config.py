@@ -24,6 +24,8 @@ class ControllerConfig:
     etcd_peer_port: int
     node_ttl: int
     log_level: str
+    strategy: str = "spread"   # the scheduler's default placement strategy
+    leader_ttl: int = 3        # seconds the leader's lease lasts without renewal
 
 
 def _env(name: str, default: str) -> str:
@@ -62,6 +64,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--node-ttl", type=int, default=int(_env("node_ttl", str(defaults.NODE_TTL_SECONDS))),
                    metavar="SECONDS",
                    help="seconds without a heartbeat before a node is Down (default %(default)s)")
+    p.add_argument("--strategy", default=_env("strategy", "spread"),
+                   choices=["spread", "binpack", "random"],
+                   help="how the scheduler picks among the nodes that fit, unless a request "
+                        "says (default %(default)s)")
+    p.add_argument("--leader-ttl", type=int, default=int(_env("leader_ttl", "3")),
+                   metavar="SECONDS",
+                   help="seconds a leader that stops renewing its lease keeps the lead "
+                        "(default %(default)s)")
     p.add_argument("--log-level", default=_env("log_level", "info"),
                    choices=["debug", "info", "warning", "error"])
     return p
@@ -72,6 +82,8 @@ def parse(argv: list[str] | None = None) -> ControllerConfig:
     args = parser().parse_args(argv)
     if args.node_ttl < 2:
         raise errors.InvalidArgument("--node-ttl must be at least 2 seconds")
+    if args.leader_ttl < 2:
+        raise errors.InvalidArgument("--leader-ttl must be at least 2 seconds")
     for flag, port in (("--etcd-client-port", args.etcd_client_port),
                        ("--etcd-peer-port", args.etcd_peer_port)):
         if not 0 < port < 65536:
@@ -87,4 +99,6 @@ def parse(argv: list[str] | None = None) -> ControllerConfig:
         etcd_peer_port=args.etcd_peer_port,
         node_ttl=args.node_ttl,
         log_level=args.log_level,
+        strategy=args.strategy,
+        leader_ttl=args.leader_ttl,
     )

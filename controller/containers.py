@@ -15,6 +15,12 @@ what the keys' readers need without decoding (and what etcdctl shows).
 The controller writes records and names; states are the agents' (see
 `write_state`), except that a container missing from its node's full
 report is marked dead.
+
+With an EventLog, the store also records the container events (Docker's
+actions): create once the agent has made the container, rename, destroy,
+and from the observed states start, die (exitCode), oom, pause and unpause.
+Only the write that wins its transaction emits, so each happens once
+however many controllers apply the reports.
 """
 
 from __future__ import annotations
@@ -25,14 +31,20 @@ import logging
 import re
 import secrets
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from controller import names
+from controller.scheduler import allocations
 from controller.store import Check, Entry, Store
 from kran import errors
 from kran.api.v1 import containers_pb2, nodes_pb2
+
+if TYPE_CHECKING:
+    from controller.events import EventLog
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +103,8 @@ class Record:
         container = containers_pb2.Container.FromString(base64.b64decode(value["spec"]))
         container.id, container.name, container.node_id = value["id"], value["name"], value["node_id"]
         container.created.CopyFrom(_timestamp(value["created"]))
+        if "placement" in value:
+            container.placement.ParseFromString(base64.b64decode(value["placement"]))
         if state is not None:
             container.state.CopyFrom(state)
         else:
@@ -111,6 +125,16 @@ def _record_value(container_id: str, name: str, node_id: str, created: str,
             "spec": _encode(spec)}
 
 
+def _made_by_agent(value: Mapping[str, Any]) -> bool:
+    """Whether a record's container was made on its node (the agent resolved its image).
+
+    A record whose agent refused the create is forgotten without a destroy
+    event, since no create event was recorded for it either.
+    """
+    spec = containers_pb2.Container.FromString(base64.b64decode(value["spec"]))
+    return bool(spec.image_id)
+
+
 def _state_value(node_id: str, state: containers_pb2.ContainerState) -> dict[str, object]:
     return {"node_id": node_id, "status": state.status, "sequence": state.sequence,
             "state": _encode(state)}
@@ -121,29 +145,93 @@ def new_id() -> str:
     return secrets.token_hex(32)
 
 
-class ContainerStore:
-    """Records, names and states of containers over a Store."""
+def transitions(old: containers_pb2.ContainerState | None,
+                new: containers_pb2.ContainerState) -> list[tuple[str, dict[str, str]]]:
+    """The container events (action, extra attributes) between two observed states, oldest first.
 
-    def __init__(self, store: Store) -> None:
+    Start and finish times tell what happened even when the states in
+    between were never seen: a container that ran and exited meanwhile
+    gives start then die; one restarted meanwhile gives die then start.
+    """
+    old = old if old is not None else containers_pb2.ContainerState()
+    found: list[tuple[int, int, str, dict[str, str]]] = []
+    started = new.HasField("started_at") and new.started_at != old.started_at
+    if started:
+        found.append((new.started_at.ToNanoseconds(), 2, "start", {}))
+    if new.HasField("finished_at") and new.finished_at != old.finished_at:
+        finished = new.finished_at.ToNanoseconds()
+        if new.oom_killed:
+            found.append((finished, 0, "oom", {}))
+        found.append((finished, 1, "die", {"exitCode": str(new.exit_code)}))
+    if not started and (old.status, new.status) == ("running", "paused"):
+        found.append((0, 0, "pause", {}))
+    if not started and (old.status, new.status) == ("paused", "running"):
+        found.append((0, 0, "unpause", {}))
+    found.sort(key=lambda item: item[:2])
+    return [(action, extra) for _, _, action, extra in found]
+
+
+class ContainerStore:
+    """Records, names and states of containers over a Store (and their events, given an EventLog)."""
+
+    def __init__(self, store: Store, events: EventLog | None = None) -> None:
         self.store = store
+        self.events = events
+        self._hostnames: dict[str, str] = {}
+
+    # -- events ------------------------------------------------------------
+
+    async def announce(self, action: str, value: Mapping[str, Any],
+                       extra: Mapping[str, str] | None = None) -> None:
+        """Record a container event for the record value (attributes: labels, image, name, extra)."""
+        if self.events is None:
+            return
+        spec = containers_pb2.Container.FromString(base64.b64decode(value["spec"]))
+        attributes = {**spec.config.labels, "image": spec.config.image, "name": value["name"],
+                      **(extra or {})}
+        node_id = value["node_id"]
+        await self.events.emit("container", action, value["id"], attributes,
+                               node_id=node_id, node_name=await self._hostname(node_id))
+
+    async def _hostname(self, node_id: str) -> str:
+        """A node's hostname for events, read once per node (hostnames do not change)."""
+        if node_id not in self._hostnames:
+            try:
+                entry = await self.store.get(f"nodes/{node_id}")
+            except errors.KranError:
+                return ""
+            self._hostnames[node_id] = (
+                entry.value.get("description", {}).get("hostname", "") if entry else "")
+        return self._hostnames[node_id]
+
+    async def _announce_states(self, value: Mapping[str, Any],
+                               old: containers_pb2.ContainerState | None,
+                               new: containers_pb2.ContainerState) -> None:
+        for action, extra in transitions(old, new):
+            await self.announce(action, value, extra)
 
     # -- records and names -------------------------------------------------
 
-    async def reserve(self, name: str, node_id: str,
-                      config: containers_pb2.ContainerConfig) -> Record:
+    async def reserve(self, name: str, node_id: str, config: containers_pb2.ContainerConfig,
+                      container_id: str = "",
+                      placement: containers_pb2.Placement | None = None) -> Record:
         """Reserve name (made up when empty) and write a new record, in one transaction.
 
-        A taken name is errors.AlreadyExists with Docker's message; a made-up
-        name that collides is replaced by another.
+        container_id is the id the caller made (and placed with), else a new
+        one; placement is kept in the record, as asked. A taken name is
+        errors.AlreadyExists with Docker's message; a made-up name that
+        collides is replaced by another.
         """
         now = Timestamp()
         now.GetCurrentTime()
         created = now.ToJsonString()
+        container_id = container_id or new_id()
         for attempt in range(_NAME_ATTEMPTS):
-            container_id = new_id()
             chosen = name or names.generate(attempt // 3)
             value = _record_value(container_id, chosen, node_id, created,
                                   containers_pb2.Container(config=config))
+            if placement is not None:
+                value["placement"] = _encode(placement)
             try:
                 await self.store.transaction(
                     [Check.absent(NAMES + chosen), Check.absent(RECORDS + container_id)],
@@ -215,8 +303,11 @@ class ContainerStore:
             except errors.Conflict:
                 with_state = False
                 continue
+            await self.announce("create", value)
             if not with_state:
                 await self.write_state(record.id, record.node_id, created.state)
+            else:
+                await self._announce_states(value, None, created.state)
             return Record(Entry(current.key, value, current.create_revision, 0))
         raise errors.Conflict(f"container {record.id} is being changed concurrently; try again")
 
@@ -244,28 +335,42 @@ class ContainerStore:
             log.info("container renamed", extra={"container": record.id,
                                                  "old_name": current.value["name"],
                                                  "new_name": new_name})
+            await self.announce("rename", value, {"oldName": "/" + current.value["name"]})
             return Record(Entry(current.key, value, current.create_revision, 0))
         raise errors.Conflict(f"container {record.id} is being changed concurrently; try again")
 
     async def forget(self, container_id: str) -> bool:
-        """Delete a container's record, its name (if still its own) and state; False if unknown."""
+        """Delete a container's record, its name (if still its own), state and reservation
+        on its node (allocations/<node>), in one transaction; False if unknown."""
         for _ in range(_RETRIES):
             current = await self.store.get(RECORDS + container_id)
             if current is None:
                 await self.store.delete(STATES + container_id)
                 return False
-            reservation = await self.store.get(NAMES + current.value["name"])
+            reservation, allocation = await asyncio.gather(
+                self.store.get(NAMES + current.value["name"]),
+                self.store.get(allocations.key(current.value["node_id"])))
             checks = [Check.unchanged(current)]
+            puts = {}
             deletes = [current.key, STATES + container_id]
             if reservation is not None and reservation.value["id"] == container_id:
                 checks.append(Check.unchanged(reservation))
                 deletes.append(reservation.key)
+            released = allocations.without(allocation, [container_id]) if allocation else None
+            if released is not None:
+                checks.append(Check.unchanged(allocation))
+                if released["containers"]:
+                    puts[allocation.key] = released
+                else:
+                    deletes.append(allocation.key)
             try:
-                await self.store.transaction(checks, {}, deletes)
+                await self.store.transaction(checks, puts, deletes)
             except errors.Conflict:
                 continue
             log.info("container forgotten", extra={"container": container_id,
                                                    "container_name": current.value["name"]})
+            if _made_by_agent(current.value):
+                await self.announce("destroy", current.value)
             return True
         raise errors.Conflict(f"container {container_id} is being changed concurrently; try again")
 
@@ -305,6 +410,9 @@ class ContainerStore:
                     checks, {STATES + container_id: _state_value(node_id, state)})
             except errors.Conflict:
                 continue
+            if self.events is not None:
+                await self._announce_states(
+                    record.value, decode_state(stored) if stored is not None else None, state)
             return True
         raise errors.Conflict(f"state of container {container_id} is being written "
                               "concurrently; try again")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 NODES = Gauge("kran_nodes", "Nodes known to the controller, by status", ["status"])
 
@@ -22,3 +22,7 @@ PLACEMENT_SECONDS = Histogram(
     "Time to choose the node of a new container",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+
+PLACEMENTS = Counter("kran_placements_total",
+                     "Containers the scheduler placed (or could not place), by outcome",
+                     ["outcome"])

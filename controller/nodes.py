@@ -11,21 +11,27 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from controller.store import Entry, Store
+from controller.store import Check, Entry, Store
 from kran import errors
 from kran.api.v1 import nodes_pb2
 from kran.defaults import split_hostport
 
+if TYPE_CHECKING:
+    from controller.events import EventLog
+
 log = logging.getLogger(__name__)
 
 NODE_ID = re.compile(r"^[a-z0-9]{25}$")
+AVAILABILITIES = ("ACTIVE", "PAUSE", "DRAIN")
+_UPDATE_RETRIES = 20     # optimistic rewrites of a node's spec before giving up
 _CREATE_RETRIES = 5
 
 
@@ -100,15 +106,23 @@ def _sort_key(node: NodeState) -> tuple[str, str]:
 class NodeRegistry:
     """Registration, heartbeats and lookups of nodes, over a Store."""
 
-    def __init__(self, store: Store, ttl: int) -> None:
+    def __init__(self, store: Store, ttl: int, events: EventLog | None = None) -> None:
         self.store = store
         self.ttl = ttl
+        self.events = events
+
+    async def announce(self, action: str, node_id: str, hostname: str) -> None:
+        """Record a node event (create, update, remove), when there is an event log."""
+        if self.events is not None:
+            await self.events.emit("node", action, node_id, {"name": hostname} if hostname else {},
+                                   node_id=node_id, node_name=hostname)
 
     async def register(self, node_id: str, description: nodes_pb2.NodeDescription) -> int:
         """Record the node, grant it a presence lease and return the lease id."""
         validate_registration(node_id, description)
         described = json_format.MessageToDict(description, preserving_proto_field_name=True)
-        await self._write_record(node_id, described)
+        created = await self._write_record(node_id, described)
+        await self.announce("create" if created else "update", node_id, description.hostname)
         previous = await self.store.get(f"presence/{node_id}")
         lease = await self.store.grant_lease(self.ttl)
         await self.store.put(f"presence/{node_id}",
@@ -120,7 +134,8 @@ class NodeRegistry:
                                            "address": description.address, "lease": lease})
         return lease
 
-    async def _write_record(self, node_id: str, described: dict[str, Any]) -> None:
+    async def _write_record(self, node_id: str, described: dict[str, Any]) -> bool:
+        """Write the node's record; True if it was new."""
         key = f"nodes/{node_id}"
         for _ in range(_CREATE_RETRIES):
             current = await self.store.get(key)
@@ -134,7 +149,7 @@ class NodeRegistry:
                     await self.store.update(
                         key, {**current.value, "description": described, "updated_at": now},
                         current.mod_revision)
-                return
+                return current is None
             except (errors.AlreadyExists, errors.Conflict):
                 continue  # another replica wrote it meanwhile: read again
         raise errors.Conflict(f"node {node_id} is being registered concurrently; try again")
@@ -163,6 +178,72 @@ class NodeRegistry:
     async def resolve(self, ref: str) -> NodeState:
         """The node that ref names: an id, a hostname or a unique id prefix."""
         return resolve(await self.states(), ref)
+
+    async def update(self, ref: str, availability: str | None = None,
+                     label_add: Mapping[str, str] | None = None,
+                     label_rm: Sequence[str] = ()) -> NodeState:
+        """Change a node's spec: availability (ACTIVE, PAUSE, DRAIN) and labels.
+
+        Labels are added, then removed, as docker does; removing a label the
+        node does not have is errors.InvalidArgument with docker's words.
+        The record is rewritten only if it is still as read (optimistic).
+        """
+        if availability is not None and availability not in AVAILABILITIES:
+            raise errors.InvalidArgument(
+                f"invalid availability {availability!r}: use active, pause or drain")
+        for key in label_add or {}:
+            if not key:
+                raise errors.InvalidArgument("invalid label: empty name")
+        node = await self.resolve(ref)
+        for _ in range(_UPDATE_RETRIES):
+            current = await self.store.get(node.record.key)
+            if current is None:
+                raise errors.NotFound(f"node {ref} not found")
+            labels = {**current.value.get("labels", {}), **(label_add or {})}
+            for key in label_rm:
+                if key not in labels:
+                    raise errors.InvalidArgument(f"key {key} doesn't exist in node's labels")
+                del labels[key]
+            value = {**current.value, "labels": labels}
+            if availability is not None:
+                value["availability"] = availability
+            try:
+                revision = await self.store.update(current.key, value, current.mod_revision)
+            except errors.Conflict:
+                continue
+            log.info("node updated", extra={"node": node.id, "availability": value["availability"],
+                                            "labels": ",".join(sorted(labels))})
+            await self.announce("update", node.id, node.hostname)
+            return NodeState(Entry(current.key, value, current.create_revision, revision),
+                             node.ready)
+        raise errors.Conflict(f"node {node.id} is being changed concurrently; try again")
+
+    async def remove(self, ref: str, force: bool = False) -> NodeState:
+        """Forget a node: its record, presence and allocation (a Ready one only with force).
+
+        An agent still running registers again at its next heartbeat and comes
+        back as a new record with the same id.
+        """
+        # Imported here: the scheduler's modules import this one.
+        from controller.scheduler import allocations  # noqa: PLC0415
+
+        node = await self.resolve(ref)
+        if node.ready and not force:
+            raise errors.FailedPrecondition(
+                f"node {node.hostname} is not down and can't be removed")
+        presence = await self.store.get(f"presence/{node.id}")
+        try:
+            await self.store.transaction(
+                [Check.unchanged(node.record)], {},
+                [node.record.key, f"presence/{node.id}", allocations.key(node.id)])
+        except errors.Conflict:
+            raise errors.Conflict(f"node {node.hostname} changed meanwhile; try again") from None
+        if presence is not None and presence.lease:
+            await self.store.revoke_lease(presence.lease)
+        log.info("node removed", extra={"node": node.id, "hostname": node.hostname,
+                                        "forced": force})
+        await self.announce("remove", node.id, node.hostname)
+        return node
 
 
 def resolve(nodes: list[NodeState], ref: str) -> NodeState:

@@ -121,7 +121,7 @@ def _host_config(container: containers_pb2.Container) -> dict[str, Any]:
 
 
 def inspect(container: containers_pb2.Container) -> dict[str, Any]:
-    """The `docker inspect` document of a container, with kran's Node beside it."""
+    """The `docker inspect` document of a container, with kran's Node and Placement beside it."""
     return {
         "Id": container.id,
         "Created": timestamp_rfc3339nano(container.created),
@@ -137,6 +137,17 @@ def inspect(container: containers_pb2.Container) -> dict[str, Any]:
         "Mounts": [],
         "Config": _config(container),
         "Node": {"ID": container.node_id, "Name": container.node_name},
+        "Placement": _placement(container.placement),
+    }
+
+
+def _placement(placement: containers_pb2.Placement) -> dict[str, Any]:
+    """Where the container was asked to run (kran's; shaped like a service's placement)."""
+    return {
+        "Constraints": list(placement.constraints),
+        "Reservations": {"NanoCPUs": placement.reserve_nano_cpus,
+                         "MemoryBytes": placement.reserve_memory_bytes},
+        "Strategy": placement.strategy,
     }
 
 

@@ -66,6 +66,17 @@ def child_config(parent: dict[str, Any], diff_id: str | None, container_config: 
         history_entry["author"] = author
     if message:
         history_entry["comment"] = message
+    return child_document(parent, config, diff_id, history_entry, author, container_id)
+
+
+def child_document(parent: dict[str, Any], config: dict[str, Any], diff_id: str | None,
+                   history_entry: dict[str, Any], author: str = "", container_id: str = "") -> dict[str, Any]:
+    """An image config one layer (or, with `diff_id` None, one empty_layer entry) above `parent`.
+
+    The platform comes from the parent, "config" is `config`, and
+    `history_entry` (whose "created" the document takes) ends the history.
+    """
+    history_entry = dict(history_entry)
     if diff_id is None:
         history_entry["empty_layer"] = True
     rootfs = parent.get("rootfs") or {}
@@ -73,7 +84,7 @@ def child_config(parent: dict[str, Any], diff_id: str | None, container_config: 
     doc: dict[str, Any] = {key: parent[key] for key in _PLATFORM_KEYS if key in parent}
     if author:
         doc["author"] = author
-    doc["created"] = created
+    doc["created"] = history_entry["created"]
     if container_id:
         doc["container"] = container_id
     doc["config"] = config

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from kran import errors
 
-SCHEMA_VERSION = 3  # 2: holds; 3: repo_digests, layer_sources
+SCHEMA_VERSION = 4  # 2: holds; 3: repo_digests, layer_sources; 4: build_cache
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -58,6 +58,21 @@ CREATE TABLE IF NOT EXISTS layer_sources (
     registry TEXT NOT NULL,           -- where that blob is: host[:port], "" = made here
     repository TEXT NOT NULL,         -- path inside the registry
     PRIMARY KEY (diff_id, digest, registry, repository)
+);
+CREATE TABLE IF NOT EXISTS build_cache (
+    key TEXT PRIMARY KEY,             -- a build step: its parent and instruction (agent.build.cache)
+    image_id TEXT NOT NULL,           -- the config the step made (a blob, as an image's)
+    manifest_digest TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    created TEXT NOT NULL,
+    made REAL NOT NULL                -- when a build made it (unix time)
+);
+CREATE TABLE IF NOT EXISTS build_cache_layers (
+    key TEXT NOT NULL REFERENCES build_cache(key) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    diff_id TEXT NOT NULL,
+    chain_id TEXT NOT NULL,
+    PRIMARY KEY (key, position)
 );
 """
 
@@ -166,15 +181,41 @@ class Metadata:
         return None if row is None else row[0]
 
     def referenced_blobs(self) -> set[str]:
-        """Digests of every blob some image needs."""
+        """Digests of every blob some image or build cache entry needs."""
         rows = self._db.execute(
             "SELECT id FROM images UNION SELECT manifest_digest FROM images "
-            "UNION SELECT diff_id FROM image_layers")
+            "UNION SELECT diff_id FROM image_layers UNION SELECT image_id FROM build_cache "
+            "UNION SELECT manifest_digest FROM build_cache UNION SELECT diff_id FROM build_cache_layers")
         return {r[0] for r in rows.fetchall()}
 
     def referenced_chains(self) -> set[str]:
-        """Chain ids of every layer some image needs."""
+        """Chain ids of every layer some image or build cache entry needs."""
+        rows = self._db.execute(
+            "SELECT chain_id FROM image_layers UNION SELECT chain_id FROM build_cache_layers")
+        return {r[0] for r in rows.fetchall()}
+
+    def image_chains(self) -> set[str]:
+        """Chain ids of every layer some image (not the build cache) needs."""
         return {r[0] for r in self._db.execute("SELECT DISTINCT chain_id FROM image_layers").fetchall()}
+
+    def build_cache(self, key: str) -> ImageRow | None:
+        """The result of the build step `key`, or None."""
+        row = self._db.execute(
+            "SELECT image_id, manifest_digest, size, created, made FROM build_cache WHERE key = ?",
+            (key,)).fetchone()
+        return None if row is None else self._cache_row(key, row)
+
+    def _cache_row(self, key: str, row: tuple) -> ImageRow:
+        layers = self._db.execute(
+            "SELECT diff_id, chain_id FROM build_cache_layers WHERE key = ? ORDER BY position", (key,)).fetchall()
+        return ImageRow(row[0], row[1], row[2], row[3], row[4],
+                        tuple(r[0] for r in layers), tuple(r[1] for r in layers))
+
+    def build_cache_entries(self) -> dict[str, ImageRow]:
+        """Every build cache entry by key."""
+        rows = self._db.execute(
+            "SELECT key, image_id, manifest_digest, size, created, made FROM build_cache ORDER BY key").fetchall()
+        return {r[0]: self._cache_row(r[0], r[1:]) for r in rows}
 
     def repo_digests_of(self, image_id: str) -> list[tuple[str, str]]:
         """(repository, manifest digest) pairs a registry gave `image_id`, sorted."""
@@ -254,6 +295,21 @@ class Metadata:
         with self._transaction() as db:
             db.execute("DELETE FROM images WHERE id = ?", (image_id,))
 
+
+    def put_build_cache(self, key: str, row: ImageRow) -> None:
+        """Record `row` as the result of the build step `key`, replacing an earlier one."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM build_cache WHERE key = ?", (key,))
+            db.execute("INSERT INTO build_cache (key, image_id, manifest_digest, size, created, made) "
+                       "VALUES (?, ?, ?, ?, ?, ?)",
+                       (key, row.id, row.manifest_digest, row.size, row.created, row.added))
+            db.executemany("INSERT INTO build_cache_layers (key, position, diff_id, chain_id) VALUES (?, ?, ?, ?)",
+                           [(key, i, d, c) for i, (d, c) in enumerate(zip(row.diff_ids, row.chain_ids))])
+
+    def delete_build_cache(self, keys: Iterable[str]) -> None:
+        """Forget the build steps `keys`."""
+        with self._transaction() as db:
+            db.executemany("DELETE FROM build_cache WHERE key = ?", [(k,) for k in keys])
 
     def add_hold(self, holder: str, image_id: str) -> None:
         """Keep `image_id` for `holder` (one image per holder)."""

@@ -4,7 +4,8 @@ Blocking store work runs in worker threads (asyncio.to_thread). Uploads are
 spooled into a file in the store's ingest area and removed afterwards;
 Save writes its tarball there and streams it back in 1 MiB chunks. Pull,
 Push, Login and Search go to the node's registry client
-(agent.distribution) with the credentials that came with the call.
+(agent.distribution) with the credentials that came with the call; Build
+and PruneBuildCache to the node's builder (agent.build).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Any
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from agent.build.builder import Builder
+from agent.build.service import BuildService
 from agent.distribution.operations import Distribution
 from agent.distribution.auth import Credentials
 from agent.distribution.registries import RegistryOptions
@@ -67,12 +70,14 @@ async def _spool(requests: AsyncIterator[Any], target: Path, header_field: str) 
     return header
 
 
-class ImagesService(images_pb2_grpc.ImagesServicer):
-    """Serves the Images RPCs for this node's store."""
+class ImagesService(BuildService, images_pb2_grpc.ImagesServicer):
+    """Serves the Images RPCs for this node's store; Build and PruneBuildCache need a `builder`."""
 
-    def __init__(self, store: ImageStore, registry: RegistryOptions | None = None) -> None:
+    def __init__(self, store: ImageStore, registry: RegistryOptions | None = None,
+                 builder: Builder | None = None) -> None:
         self.store = store
         self.distribution = Distribution(store, registry or RegistryOptions())
+        self.builder = builder
 
     async def List(self, request: images_pb2.ListImagesRequest,
                    context: grpc.aio.ServicerContext) -> images_pb2.ListImagesResponse:

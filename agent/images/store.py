@@ -5,7 +5,7 @@ Layout under the store's root (see docs/architecture.md):
     blobs/sha256/<hex>   configs, manifests and uncompressed layer tars (content.BlobStore)
     ingest/              uploads and blobs being written
     layers/              unpacked layers by chain id (layers.LayerStore)
-    metadata.db          images, their layers and references (metadata.Metadata)
+    metadata.db          images, their layers and references, the build cache (metadata.Metadata)
 
 An image is added by putting its blobs and layers in place first and then
 recording it in one sqlite transaction, so a crash never leaves a half image
@@ -28,6 +28,7 @@ from typing import Any, BinaryIO
 from agent.images import commit
 from agent.images.archive_load import LoadedImage, read_archive
 from agent.images.archive_save import MANIFEST_TYPE, SaveEntry, write_archive
+from agent.images.buildcache import BuildCache
 from agent.images.changes import apply_changes
 from agent.images.content import BlobStore, sha256_digest
 from agent.images.layers import LayerStore, chain_id
@@ -49,7 +50,7 @@ def _dumps(doc: Any) -> bytes:
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
-class ImageStore(RemoteImages):
+class ImageStore(RemoteImages, BuildCache):
     """One node's images under `root`. Every public method is thread-safe."""
 
     def __init__(self, root: Path, platform: tuple[str, str, str] | None = None) -> None:

@@ -1,18 +1,19 @@
 """The controller's Containers service: records in etcd, work on the agents.
 
-The rules (docs/architecture.md, "Containers"): Create picks the node,
-reserves the name and writes the record, then has the agent create the
-container; List and Inspect answer from etcd alone; every other call
-resolves the container (full id, unique id prefix or name) and is forwarded
-to its node with the full id. A Container an agent answers carries its new
-state, stored if its sequence is newer than the one in etcd.
+The rules (docs/architecture.md, "Containers"): Create, Start and Remove
+go through controller.creation's Creator (placement by the scheduler, name
+and record, the agent's Create); List and Inspect answer from etcd alone;
+every other call resolves the container (full id, unique id prefix or
+name) and is forwarded to its node with the full id. A Container an
+agent answers carries its new state, stored if its sequence is newer than
+the one in etcd.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import grpc
@@ -21,128 +22,69 @@ from controller import container_filters, names
 from controller.agents import AgentPool
 from controller.api.streams import chain, first_message, relay
 from controller.containers import ContainerStore, Record
-from controller.metrics import PLACEMENT_SECONDS
+from controller.creation import QUICK, SLOW, Creator, node_of, with_node
 from controller.nodes import NodeRegistry, NodeState
-from kran import errors, reference
+from kran import errors
 from kran.api.v1 import containers_pb2, containers_pb2_grpc, images_pb2
 
 log = logging.getLogger(__name__)
 
 Stub = containers_pb2_grpc.ContainersStub
 
-QUICK = 60.0      # seconds for calls that only read or change a little
-SLOW = 600.0      # seconds for calls that may copy or delete a filesystem
 WAIT_METHOD = "/{}/Wait".format(containers_pb2.DESCRIPTOR.services_by_name["Containers"].full_name)
-
-
-def image_name(image: str) -> str:
-    """The image as Docker names it in "No such image": familiar with tag, or the id as given."""
-    if reference.is_full_id(image):
-        return image
-    return reference.parse(image).familiar()
 
 
 class ContainersService(containers_pb2_grpc.ContainersServicer):
     """kran.api.v1.Containers for the whole cluster."""
 
     def __init__(self, containers: ContainerStore, nodes: NodeRegistry,
-                 agents: AgentPool) -> None:
+                 agents: AgentPool, creator: Creator) -> None:
         self.containers = containers
         self.nodes = nodes
         self.agents = agents
+        self.creator = creator
 
     def _stub(self, node: NodeState) -> Stub:
         return Stub(self.agents.channel(node.address))
 
-    # -- placement and lookups ---------------------------------------------
-
-    async def _place(self, pinned: str, image: str) -> NodeState:
-        """The node for a new container: the pinned one, else the first Ready node with the image."""
-        if pinned:
-            node = await self.nodes.resolve(pinned)
-            if not node.ready:
-                raise errors.FailedPrecondition(f"node {node.hostname} ({node.id}) is down")
-            return node
-        wanted = image_name(image)
-        ready = [node for node in await self.nodes.ready()
-                 if node.record.value.get("availability", "ACTIVE") == "ACTIVE"]
-        if not ready:
-            raise errors.FailedPrecondition("no node is ready to run containers")
-        request = images_pb2.InspectImageRequest(reference=image)
-
-        async def has_image(node: NodeState) -> errors.KranError | None:
-            stub = self.agents.images(node)
-            try:
-                await self.agents.call(node, lambda: stub.Inspect(request, timeout=QUICK))
-            except errors.KranError as exc:
-                return exc
-            return None
-
-        outcomes = await asyncio.gather(*(has_image(node) for node in ready))
-        for node, outcome in zip(ready, outcomes):
-            if outcome is None:
-                return node
-        for outcome in outcomes:
-            if not isinstance(outcome, errors.NotFound):
-                raise outcome  # that node might have had it
-        raise errors.NotFound(f"No such image: {wanted}")
+    # -- lookups -----------------------------------------------------------
 
     async def _node(self, record: Record) -> NodeState | None:
         """The node a container lives on, None if the cluster no longer knows it."""
-        return _node_of(record, await self.nodes.states())
+        return node_of(record, await self.nodes.states())
 
     async def _locate(self, ref: str) -> tuple[Record, NodeState]:
         """The container ref names and its node, which must be Ready."""
-        # Both reads at once: every forwarded call (attach of `run` first) waits on them.
-        record, nodes = await asyncio.gather(self.containers.resolve(ref), self.nodes.states())
-        node = _node_of(record, nodes)
-        if node is None:
-            raise errors.FailedPrecondition(
-                f"container {record.name} is on node {record.node_id}, which is no longer known")
-        if not node.ready:
-            raise errors.FailedPrecondition(
-                f"container {record.name} is on node {node.hostname} ({node.id}), which is down")
-        return record, node
-
-    def _answer(self, container: containers_pb2.Container, record: Record,
-                node: NodeState) -> containers_pb2.Container:
-        """An agent's Container as the cluster shows it: the controller's name, the node."""
-        container.name, container.node_id, container.node_name = record.name, node.id, node.hostname
-        return container
+        return await self.creator.locate(ref)
 
     async def _change(self, ref: str,
-                      send: Callable[[Stub, str], Awaitable[containers_pb2.Container]]
-                      ) -> containers_pb2.Container:
-        """Forward a state-changing call; keep the state the agent answers."""
+                      send: Callable[[Stub, str], Awaitable[containers_pb2.Container]],
+                      before: tuple[str, dict[str, str]] | None = None,
+                      after: str = "") -> containers_pb2.Container:
+        """Forward a state-changing call; keep the state the agent answers.
+
+        The event `before` (action, attributes) is recorded before the call
+        goes to the agent if the container runs (the agent's own report of
+        the exit may come before its answer), and the action `after` once
+        the answered state is kept: kill, die; die, stop; as with Docker.
+        """
         record, node = await self._locate(ref)
         stub = self._stub(node)
+        if before is not None:
+            state = await self.containers.state(record.id)
+            if state is not None and state.status in ("running", "paused", "restarting"):
+                await self.containers.announce(before[0], record.entry.value, before[1])
         container = await self.agents.call(node, lambda: send(stub, record.id))
         await self.containers.write_state(record.id, node.id, container.state)
-        return self._answer(container, record, node)
+        if after:
+            await self.containers.announce(after, record.entry.value)
+        return with_node(container, record, node)
 
     # -- records -----------------------------------------------------------
 
     async def Create(self, request: containers_pb2.CreateContainerRequest,
                      context: grpc.aio.ServicerContext) -> containers_pb2.Container:
-        if not request.config.image:
-            raise errors.InvalidArgument("no image given")
-        name = names.validate(request.name) if request.name else ""
-        started = time.perf_counter()
-        node = await self._place(request.node, request.config.image)
-        PLACEMENT_SECONDS.observe(time.perf_counter() - started)
-        record = await self.containers.reserve(name, node.id, request.config)
-        forwarded = containers_pb2.CreateContainerRequest(
-            name=record.name, config=request.config, id=record.id)
-        stub = self._stub(node)
-        try:
-            created = await self.agents.call(node, lambda: stub.Create(forwarded, timeout=QUICK))
-        except errors.KranError:
-            await self.containers.forget(record.id)
-            raise
-        record = await self.containers.store_created(record, created)
-        log.info("container created", extra={"container": record.id, "container_name": record.name,
-                                             "node": node.id})
-        return self._answer(created, record, node)
+        return await self.creator.create(request)
 
     async def Inspect(self, request: containers_pb2.InspectContainerRequest,
                       context: grpc.aio.ServicerContext) -> containers_pb2.Container:
@@ -165,25 +107,7 @@ class ContainersService(containers_pb2_grpc.ContainersServicer):
 
     async def Remove(self, request: containers_pb2.RemoveContainerRequest,
                      context: grpc.aio.ServicerContext) -> containers_pb2.RemoveContainerResponse:
-        record = await self.containers.resolve(request.container)
-        node = await self._node(record)
-        if node is None or not node.ready:
-            where = f"node {node.hostname} ({node.id})" if node else f"node {record.node_id}"
-            if not request.force:
-                raise errors.FailedPrecondition(
-                    f"container {record.name} is on {where}, which is down; "
-                    "remove it with force to forget it")
-            log.warning("forgetting a container on a node that is down",
-                        extra={"container": record.id, "node": record.node_id})
-        else:
-            forwarded = containers_pb2.RemoveContainerRequest(
-                container=record.id, force=request.force, volumes=request.volumes)
-            stub = self._stub(node)
-            try:
-                await self.agents.call(node, lambda: stub.Remove(forwarded, timeout=SLOW))
-            except errors.NotFound:
-                pass  # the node no longer has it: the record is all that is left
-        await self.containers.forget(record.id)
+        await self.creator.remove(request.container, request.force, request.volumes)
         return containers_pb2.RemoveContainerResponse()
 
     async def Rename(self, request: containers_pb2.RenameContainerRequest,
@@ -202,7 +126,7 @@ class ContainersService(containers_pb2_grpc.ContainersServicer):
             await self.containers.rename(renamed, record.name)
             raise
         await self.containers.write_state(record.id, node.id, container.state)
-        return self._answer(container, renamed, node)
+        return with_node(container, renamed, node)
 
     async def Prune(self, request: containers_pb2.PruneContainersRequest,
                     context: grpc.aio.ServicerContext) -> containers_pb2.PruneContainersResponse:
@@ -230,24 +154,25 @@ class ContainersService(containers_pb2_grpc.ContainersServicer):
 
     async def Start(self, request: containers_pb2.StartContainerRequest,
                     context: grpc.aio.ServicerContext) -> containers_pb2.Container:
-        return await self._change(request.container, lambda stub, cid: stub.Start(
-            containers_pb2.StartContainerRequest(container=cid), timeout=QUICK))
+        return await self.creator.start(request.container)
 
     async def Stop(self, request: containers_pb2.StopContainerRequest,
                    context: grpc.aio.ServicerContext) -> containers_pb2.Container:
         # No deadline: the stop timeout is the container's; the client's deadline still applies.
         return await self._change(request.container, lambda stub, cid: stub.Stop(
-            _with_id(request, cid)))
+            _with_id(request, cid)), after="stop")
 
     async def Restart(self, request: containers_pb2.StopContainerRequest,
                       context: grpc.aio.ServicerContext) -> containers_pb2.Container:
         return await self._change(request.container, lambda stub, cid: stub.Restart(
-            _with_id(request, cid)))
+            _with_id(request, cid)), after="restart")
 
     async def Kill(self, request: containers_pb2.KillContainerRequest,
                    context: grpc.aio.ServicerContext) -> containers_pb2.Container:
+        number = signal_number(request.signal or "KILL")
         return await self._change(request.container, lambda stub, cid: stub.Kill(
-            _with_id(request, cid), timeout=QUICK))
+            _with_id(request, cid), timeout=QUICK),
+            before=("kill", {"signal": number}) if number.isdigit() else None)
 
     async def Wait(self, request: containers_pb2.WaitContainerRequest,
                    context: grpc.aio.ServicerContext) -> containers_pb2.WaitContainerResponse:
@@ -369,12 +294,15 @@ def wait_call(channel: grpc.aio.Channel, request: containers_pb2.WaitContainerRe
         response_deserializer=containers_pb2.WaitContainerResponse.FromString)(request)
 
 
-def _node_of(record: Record, nodes: list[NodeState]) -> NodeState | None:
-    """The node among nodes that record's container lives on, None if none is."""
-    for node in nodes:
-        if node.id == record.node_id:
-            return node
-    return None
+def signal_number(text: str) -> str:
+    """A signal as Docker's kill event shows it: its number ("KILL" -> "9"); unknown text as given (the agent refuses it)."""
+    name = text.strip().upper().removeprefix("SIG")
+    if name.isdigit():
+        return name
+    try:
+        return str(int(signal.Signals["SIG" + name]))
+    except KeyError:
+        return text
 
 
 def _with_id(request: object, container_id: str) -> object:

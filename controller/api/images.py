@@ -13,6 +13,10 @@ its node's name (a node that fails sends one line with `error`, and the
 call ends with the first failure once the others are done); Push goes to
 the first Ready node that has the image; Login and Search to the first
 Ready node. Registry credentials pass through and are never kept.
+
+With an EventLog, each node's successful pull, push, tag, untag, delete,
+load, import and save is recorded as an image event (Docker's actions,
+attribute "name"), stamped with the node.
 """
 
 from __future__ import annotations
@@ -20,15 +24,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 
 from controller.agents import AgentPool
+from controller.api.builds import BuildForwarding
 from controller.api.streams import chain, first_message
 from controller.nodes import NodeRegistry, NodeState
-from kran import errors
+from kran import errors, reference
 from kran.api.v1 import images_pb2, images_pb2_grpc
+
+if TYPE_CHECKING:
+    from controller.events import EventLog
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +47,23 @@ SLOW = 600.0      # seconds for calls that may delete many layers
 ARCHIVE = "a header and the archive"
 
 
-class ImagesForwarder(images_pb2_grpc.ImagesServicer):
+class ImagesForwarder(BuildForwarding, images_pb2_grpc.ImagesServicer):
     """kran.api.v1.Images for the whole cluster."""
 
-    def __init__(self, nodes: NodeRegistry, agents: AgentPool) -> None:
+    def __init__(self, nodes: NodeRegistry, agents: AgentPool,
+                 events: EventLog | None = None) -> None:
         self.nodes = nodes
         self.agents = agents
+        self.events = events
+
+    async def _announce(self, action: str, actor_id: str, name: str,
+                        nodes: Iterable[NodeState]) -> None:
+        """Record an image event on each of nodes."""
+        if self.events is None:
+            return
+        for node in nodes:
+            await self.events.emit("image", action, actor_id, {"name": name},
+                                   node_id=node.id, node_name=node.hostname)
 
     async def _targets(self, node: str) -> list[NodeState]:
         """The Ready nodes a call may go to: `node` alone, or all by hostname."""
@@ -119,6 +138,8 @@ class ImagesForwarder(images_pb2_grpc.ImagesServicer):
         forwarded = images_pb2.SaveImagesRequest(references=request.references)
         async for chunk in self.agents.stream(node, self.agents.images(node).Save(forwarded)):
             yield chunk
+        for ref in request.references:
+            await self._announce("save", ref, _familiar(ref), [node])
 
     async def _holder(self, targets: list[NodeState], references: list[str]) -> NodeState:
         """The first target (by hostname) that has every reference."""
@@ -150,6 +171,8 @@ class ImagesForwarder(images_pb2_grpc.ImagesServicer):
             lambda node: self.agents.images(node).Tag(forwarded, timeout=QUICK))
         log.info("tagged image", extra={"source": request.source, "target": request.target,
                                         "nodes": ",".join(node.id for node, _ in found)})
+        await self._announce("tag", request.source, _familiar(request.target),
+                             [node for node, _ in found])
         return images_pb2.TagImageResponse()
 
     async def Remove(self, request: images_pb2.RemoveImageRequest,
@@ -161,7 +184,18 @@ class ImagesForwarder(images_pb2_grpc.ImagesServicer):
             lambda node: self.agents.images(node).Remove(forwarded, timeout=SLOW))
         reply = images_pb2.RemoveImageResponse()
         _merge_removed(reply.removed, (item for _, r in found for item in r.removed))
+        for node, result in found:
+            await self._announce_removed(result.removed, node)
         return reply
+
+    async def _announce_removed(self, removed: Iterable[images_pb2.RemovedImage],
+                                node: NodeState) -> None:
+        """untag and delete events for what a node removed (Docker names a deleted image by its id)."""
+        for item in removed:
+            if item.WhichOneof("what") == "untagged":
+                await self._announce("untag", item.untagged, item.untagged, [node])
+            elif item.WhichOneof("what") == "deleted":
+                await self._announce("delete", item.deleted, item.deleted, [node])
 
     async def Prune(self, request: images_pb2.PruneImagesRequest,
                     context: grpc.aio.ServicerContext) -> images_pb2.PruneImagesResponse:
@@ -170,6 +204,9 @@ class ImagesForwarder(images_pb2_grpc.ImagesServicer):
         results = await self._each(
             targets, lambda node: self.agents.images(node).Prune(forwarded, timeout=SLOW))
         reply = images_pb2.PruneImagesResponse()
+        for node, result in zip(targets, results):
+            if not isinstance(result, errors.KranError):
+                await self._announce_removed(result.removed, node)
         for result in results:
             if isinstance(result, errors.KranError):
                 raise result
@@ -185,6 +222,9 @@ class ImagesForwarder(images_pb2_grpc.ImagesServicer):
         reply = await self.agents.call(node, lambda: self.agents.images(node).Import(
             chain(first, request_iterator)))
         _stamp(node, [reply.image])
+        named = first.header.reference if first.HasField("header") else ""
+        await self._announce("import", reply.image.id,
+                             _familiar(named) if named else reply.image.id, [node])
         return reply
 
     async def Load(self, request_iterator: AsyncIterator[images_pb2.LoadImagesRequest],
@@ -195,6 +235,9 @@ class ImagesForwarder(images_pb2_grpc.ImagesServicer):
         reply = await self.agents.call(node, lambda: self.agents.images(node).Load(
             chain(first, request_iterator)))
         _stamp(node, reply.images)
+        for image in reply.images:
+            await self._announce("load", image.id, image.repo_tags[0] if image.repo_tags else image.id,
+                                 [node])
         return reply
 
     async def _stream_target(self, node: str) -> NodeState:
@@ -210,13 +253,26 @@ class ImagesForwarder(images_pb2_grpc.ImagesServicer):
         log.info("pulling image", extra={"image": request.reference,
                                          "nodes": ",".join(node.id for node in targets)})
         lines = [self.agents.stream(node, self.agents.images(node).Pull(forwarded)) for node in targets]
+        pulled, name = _familiar(request.reference), _repository(request.reference)
+        if request.all_tags:
+            pulled = name
         if len(targets) == 1:
             async for line in lines[0]:
                 line.node_name = targets[0].hostname
                 yield line
+            await self._announce("pull", pulled, name, targets)
             return
-        async for line in _merged(targets, lines):
-            yield line
+        failed: set[str] = set()
+        try:
+            async for line in _merged(targets, lines):
+                if line.error:
+                    failed.add(line.node_name)
+                yield line
+        except errors.KranError:
+            await self._announce("pull", pulled, name,
+                                 [node for node in targets if node.hostname not in failed])
+            raise
+        await self._announce("pull", pulled, name, targets)
 
     async def Push(self, request: images_pb2.PushImageRequest,
                    context: grpc.aio.ServicerContext) -> AsyncIterator[images_pb2.Progress]:
@@ -235,6 +291,8 @@ class ImagesForwarder(images_pb2_grpc.ImagesServicer):
         async for line in self.agents.stream(node, self.agents.images(node).Push(forwarded)):
             line.node_name = node.hostname
             yield line
+        await self._announce("push", request.reference if request.all_tags
+                             else _familiar(request.reference), _repository(request.reference), [node])
 
     async def _with_repository(self, targets: list[NodeState], name: str) -> NodeState:
         """The first target (by hostname) with some tag of the repository `name`."""
@@ -291,6 +349,24 @@ async def _merged(targets: list[NodeState],
         await asyncio.gather(*tasks, return_exceptions=True)
     if failures:
         raise failures[0]
+
+
+def _familiar(ref: str) -> str:
+    """A reference as Docker prints it ("busybox:latest"); an id or bad text as given."""
+    if reference.is_full_id(ref):
+        return ref
+    try:
+        return reference.parse(ref).familiar()
+    except errors.InvalidArgument:
+        return ref
+
+
+def _repository(ref: str) -> str:
+    """The repository of a reference as Docker prints it ("busybox"), or the text as given."""
+    try:
+        return reference.parse(ref, default_tag=False).familiar_name()
+    except errors.InvalidArgument:
+        return ref
 
 
 def _stamp(node: NodeState, images: Iterable[images_pb2.Image]) -> None:

@@ -12,6 +12,7 @@ import grpc
 import kran
 from controller.agents import AgentPool
 from controller.containers import ContainerStore
+from controller.leader import current_leader
 from controller.nodes import NodeRegistry, NodeState
 from controller.store import Store
 from kran import errors
@@ -56,7 +57,7 @@ class SystemService(system_pb2_grpc.SystemServicer):
 
     async def Info(self, request: system_pb2.InfoRequest,
                    context: grpc.aio.ServicerContext) -> system_pb2.InfoResponse:
-        states = await self.nodes.states()
+        states, leader = await asyncio.gather(self.nodes.states(), current_leader(self.store))
         ready = [node for node in states if node.ready]
         counts = await self.containers.count_by_status()
         images = await asyncio.gather(*(self._image_count(node) for node in ready))
@@ -70,7 +71,7 @@ class SystemService(system_pb2_grpc.SystemServicer):
             nodes=len(states), nodes_ready=len(ready), nodes_down=len(states) - len(ready),
             containers=total, containers_running=running, containers_paused=counts["paused"],
             containers_stopped=total - running - counts["paused"],
-            images=sum(images), server_version=kran.__version__)
+            images=sum(images), server_version=kran.__version__, leader=leader)
 
     async def _image_count(self, node: NodeState) -> int:
         """Images on node, 0 (and a warning) if its agent does not answer."""

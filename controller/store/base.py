@@ -111,8 +111,11 @@ class Store(Protocol):
         """Delete key; False if it was not there."""
 
     async def transaction(self, checks: list[Check], puts: dict[str, dict[str, Any]],
-                          deletes: Sequence[str] = ()) -> None:
-        """Apply puts and deletes atomically if every check holds (else errors.Conflict)."""
+                          deletes: Sequence[str] = ()) -> int:
+        """Apply puts and deletes atomically if every check holds (else errors.Conflict).
+
+        Returns the store revision they were made at (0 when there were none).
+        """
 
     async def grant_lease(self, ttl: int) -> int:
         """A new lease of ttl seconds; returns its id."""

@@ -214,18 +214,28 @@ class EtcdStore:
         return await self._call("delete", lambda c: c.delete(_key(key))) is not None
 
     async def transaction(self, checks: list[Check], puts: dict[str, dict[str, Any]],
-                          deletes: Sequence[str] = ()) -> None:
-        """Apply puts and deletes atomically if every check holds (else errors.Conflict)."""
-        async def run(c: aetcd.Client) -> bool:
+                          deletes: Sequence[str] = ()) -> int:
+        """Apply puts and deletes atomically if every check holds (else errors.Conflict).
+
+        Returns the store revision they were made at (0 when there were none).
+        """
+        async def run(c: aetcd.Client) -> int | None:
             compare = [(c.transactions.create(_key(check.key)) if check.target == "create"
                         else c.transactions.mod(_key(check.key))) == check.revision
                        for check in checks]
             success = [c.transactions.put(_key(key), _encode(value)) for key, value in puts.items()]
             success += [c.transactions.delete(_key(key)) for key in deletes]
-            succeeded, _ = await c.transaction(compare=compare, success=success, failure=[])
-            return succeeded
-        if not await self._call("txn", run):
+            succeeded, responses = await c.transaction(compare=compare, success=success, failure=[])
+            if not succeeded:
+                return None
+            if not responses:
+                return 0
+            first = responses[0]
+            return getattr(first, first.WhichOneof("response")).header.revision
+        revision = await self._call("txn", run)
+        if revision is None:
             raise errors.Conflict("the records changed meanwhile; read them again and retry")
+        return revision
 
     async def grant_lease(self, ttl: int) -> int:
         """A new lease of ttl seconds; returns its id."""

@@ -14,13 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from kran.client.api import APIClient, ConnectionFailed, server_said
+    from kran.client.build import BuildError
     from kran.client.client import Client, from_env
     from kran.client.containers import (Container, ContainerCollection, ContainerError,
                                         ExecResult, LogLine)
+    from kran.client.contexts import Context, ContextStore
     from kran.client.credentials import CredentialStore, Credentials
+    from kran.client.events import Event, EventStream
     from kran.client.images import Image, ImageCollection
     from kran.client.nodes import Node, NodeCollection
     from kran.client.registry import RegistryError
+    from kran.client.services import Service, ServiceCollection, ServiceLogLine
     from kran.client.streams import StreamSession
 
 # Each public name and the module that holds it. A name is imported on first
@@ -28,12 +32,16 @@ if TYPE_CHECKING:
 _HOMES = {
     "APIClient": "api", "ConnectionFailed": "api", "server_said": "api",
     "Client": "client", "from_env": "client",
+    "BuildError": "build",
     "Container": "containers", "ContainerCollection": "containers",
     "ContainerError": "containers", "ExecResult": "containers", "LogLine": "containers",
     "Image": "images", "ImageCollection": "images",
     "Node": "nodes", "NodeCollection": "nodes",
+    "Service": "services", "ServiceCollection": "services", "ServiceLogLine": "services",
     "StreamSession": "streams",
     "CredentialStore": "credentials", "Credentials": "credentials",
+    "Context": "contexts", "ContextStore": "contexts",
+    "Event": "events", "EventStream": "events",
     "RegistryError": "registry",
 }
 

@@ -25,6 +25,10 @@ CONFIG_KEYWORDS = frozenset({
 })
 
 
+# The keyword arguments that say where a container runs rather than how.
+PLACEMENT_KEYWORDS = frozenset({"constraints", "reserve_cpus", "reserve_memory"})
+
+
 def split_command(value: str | Iterable[str] | None) -> list[str]:
     """A command as a list: a string is split the way a shell would (docker-py)."""
     if value is None:
@@ -131,6 +135,38 @@ def restart_policy(policy: Mapping[str, Any] | None) -> containers_pb2.RestartPo
         raise errors.InvalidArgument(
             "invalid restart policy: maximum retry count can only be used with 'on-failure'")
     return containers_pb2.RestartPolicy(name=name, maximum_retry_count=count)
+
+
+def placement(constraints: str | Iterable[str] | None = None,
+              reserve_cpus: str | float | int | Fraction | None = None,
+              reserve_memory: int | str | None = None) -> containers_pb2.Placement:
+    """Where a container may run and what it reserves there.
+
+    constraints: "node.hostname==h2", "node.labels.zone!=a", ... (checked by
+    the controller); reserve_cpus: CPUs (1.5, "0.5"); reserve_memory: bytes or
+    Docker's size syntax ("512m").
+    """
+    if isinstance(constraints, str):
+        constraints = [constraints]
+    return containers_pb2.Placement(
+        constraints=list(constraints or ()),
+        reserve_nano_cpus=nano_cpus(reserve_cpus) if reserve_cpus else 0,
+        reserve_memory_bytes=memory_bytes(reserve_memory))
+
+
+def create_request(image: str, command: str | Iterable[str] | None = None,
+                   name: str | None = None, node: str | None = None,
+                   **kwargs: Any) -> containers_pb2.CreateContainerRequest:
+    """The CreateContainerRequest for docker-py's create() arguments.
+
+    The placement keywords (constraints, reserve_cpus, reserve_memory, see
+    `placement`) go to the request's placement, the others to its config
+    (`container_config`); node pins the container to a node.
+    """
+    chosen = {key: kwargs.pop(key) for key in PLACEMENT_KEYWORDS if key in kwargs}
+    return containers_pb2.CreateContainerRequest(
+        name=name or "", node=node or "", config=container_config(image, command, **kwargs),
+        placement=placement(**chosen))
 
 
 def container_config(image: str, command: str | Iterable[str] | None = None,

@@ -10,7 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from kran import containerinspect, errors
 from kran.api.v1 import containers_pb2
-from kran.client.config import container_config, env_list, split_command
+from kran.client.config import create_request, env_list, split_command
 from kran.client.models import Collection, PlacedModel
 from kran.client.streams import STDERR, STDOUT, StreamSession
 from kran.imageinspect import timestamp_rfc3339nano
@@ -338,9 +338,8 @@ class ContainerCollection(Collection):
 
     def create(self, image: str, command: str | Iterable[str] | None = None,
                name: str | None = None, node: str | None = None, **kwargs: Any) -> Container:
-        """Create a container (docker-py's keywords; see kran.client.config)."""
-        request = containers_pb2.CreateContainerRequest(
-            name=name or "", node=node or "", config=container_config(image, command, **kwargs))
+        """Create a container (docker-py's keywords and placement ones; see kran.client.config)."""
+        request = create_request(image, command, name, node, **kwargs)
         api = self.client.api
         return self._model(api.call(api.containers.Create, request))
 

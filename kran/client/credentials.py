@@ -65,6 +65,42 @@ def server_key(server: str | None) -> str:
     return host
 
 
+def read_config(path: Path) -> dict[str, Any]:
+    """The JSON object in a config.json ({} when there is none)."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise errors.FailedPrecondition(f"cannot read {path}: {exc.strerror}") from None
+    if not text.strip():
+        return {}
+    try:
+        config = json.loads(text)
+    except ValueError as exc:
+        raise errors.InvalidArgument(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(config, dict):
+        raise errors.InvalidArgument(f"{path}: expected a JSON object")
+    return config
+
+
+def write_config(path: Path, config: dict[str, Any]) -> None:
+    """Replace a JSON config file (config.json, a context) with config: mode 0600 from the start, renamed into place."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # mkstemp makes the file 0600 from the start; the rename is atomic.
+    fd, temp = tempfile.mkstemp(prefix=".config-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as out:
+            json.dump(config, out, indent="\t")
+            out.write("\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        os.unlink(temp)
+        raise
+
+
 class CredentialStore:
     """The `auths` of one config.json: get, store and erase credentials per registry.
 
@@ -80,37 +116,14 @@ class CredentialStore:
         return f"<CredentialStore {self.path}>"
 
     def _read(self) -> dict[str, Any]:
-        try:
-            text = self.path.read_text()
-        except FileNotFoundError:
-            return {}
-        except OSError as exc:
-            raise errors.FailedPrecondition(f"cannot read {self.path}: {exc.strerror}") from None
-        if not text.strip():
-            return {}
-        try:
-            config = json.loads(text)
-        except ValueError as exc:
-            raise errors.InvalidArgument(f"{self.path} is not valid JSON: {exc}") from None
-        if not isinstance(config, dict) or not isinstance(config.get("auths", {}), dict):
+        config = read_config(self.path)
+        if not isinstance(config.get("auths", {}), dict):
             raise errors.InvalidArgument(
                 f'{self.path}: expected an object with an "auths" object')
         return config
 
     def _write(self, config: dict[str, Any]) -> None:
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # mkstemp makes the file 0600 from the start; the rename is atomic.
-        fd, temp = tempfile.mkstemp(prefix=".config-", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w") as out:
-                json.dump(config, out, indent="\t")
-                out.write("\n")
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temp, self.path)
-        except BaseException:
-            os.unlink(temp)
-            raise
+        write_config(self.path, config)
 
     def servers(self) -> list[str]:
         """The registries that have credentials, as kept ("host:port", "docker.io")."""

@@ -299,6 +299,55 @@ class ImageCollection(Collection):
         return {"Status": response.status or "Login Succeeded",
                 "IdentityToken": response.identity_token}
 
+    def build_stream(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """Build an image, yielding docker build's JSON stream dicts as they come.
+
+        Takes build()'s arguments. A failed build ends with {"error": ...,
+        "errorDetail": {"message", "code"}}; a build refused before it
+        started raises the error kind.
+        """
+        from kran.client.build import build_stream  # noqa: PLC0415 - only builds need it
+        return build_stream(self.client, **kwargs)
+
+    def build(self, path: str | os.PathLike | None = None, fileobj: IO[bytes] | None = None,
+              tag: str | Iterable[str] | None = None, nocache: bool = False, custom_context: bool = False,
+              pull: bool = False, dockerfile: str | None = None, buildargs: Mapping[str, Any] | None = None,
+              labels: Mapping[str, str] | None = None, target: str | None = None,
+              node: str | None = None, **_docker_py: Any) -> tuple[Image, Iterator[dict[str, Any]]]:
+        """Build an image from a Dockerfile, as docker-py does: returns (image, the build's log dicts).
+
+        path: the context directory (its .dockerignore is honoured), with
+        `dockerfile` relative to it; or fileobj: a Dockerfile, or with
+        custom_context a context tar (maybe compressed). tag: one name or
+        several. Raises kran.client.build.BuildError (with build_log and
+        exit_code) when the build fails. docker-py's other arguments (rm,
+        quiet, ...) are accepted and have no effect.
+        """
+        from kran.client.build import BuildError  # noqa: PLC0415 - only builds need it
+        log: list[dict[str, Any]] = []
+        built = None
+        for line in self.build_stream(path=path, fileobj=fileobj, tag=tag, nocache=nocache,
+                                      custom_context=custom_context, pull=pull, dockerfile=dockerfile,
+                                      buildargs=buildargs, labels=labels, target=target, node=node):
+            log.append(line)
+            if "error" in line:
+                raise BuildError(line["error"], log, line["errorDetail"].get("code", 1))
+            if "aux" in line:
+                built = (line["aux"]["ID"], line.get("node"))
+        if built is None:
+            raise BuildError("the build ended without an image", log)
+        return self.get(built[0], node=built[1]), iter(log)
+
+    def prune_builds(self, all: bool = False, node: str | None = None, **_docker_py: Any) -> dict[str, Any]:
+        """Free the build cache: entries no image uses (every entry with all=True).
+
+        Returns {"CachesDeleted": [...], "SpaceReclaimed": bytes}.
+        """
+        request = images_pb2.PruneBuildCacheRequest(all=all, node=node or "")
+        response = self.client.api.call(self.client.api.images.PruneBuildCache, request)
+        return {"CachesDeleted": list(response.caches_deleted) or None,
+                "SpaceReclaimed": response.space_reclaimed}
+
     def _auth(self, server: str, auth_config: Mapping[str, str] | None) -> images_pb2.RegistryAuth:
         credentials = registry.credentials_for(self.client.credentials, server, auth_config)
         return registry.auth_message(server, credentials)

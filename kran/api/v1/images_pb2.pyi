@@ -314,3 +314,81 @@ class PruneImagesResponse(_message.Message):
     removed: _containers.RepeatedCompositeFieldContainer[RemovedImage]
     space_reclaimed: int
     def __init__(self, removed: _Optional[_Iterable[_Union[RemovedImage, _Mapping]]] = ..., space_reclaimed: _Optional[int] = ...) -> None: ...
+
+class BuildOptions(_message.Message):
+    __slots__ = ("tags", "dockerfile", "dockerfile_content", "build_args", "target", "no_cache", "pull", "labels", "node", "auth")
+    class BuildArgsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    DOCKERFILE_FIELD_NUMBER: _ClassVar[int]
+    DOCKERFILE_CONTENT_FIELD_NUMBER: _ClassVar[int]
+    BUILD_ARGS_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    NO_CACHE_FIELD_NUMBER: _ClassVar[int]
+    PULL_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    AUTH_FIELD_NUMBER: _ClassVar[int]
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    dockerfile: str
+    dockerfile_content: bytes
+    build_args: _containers.ScalarMap[str, str]
+    target: str
+    no_cache: bool
+    pull: bool
+    labels: _containers.ScalarMap[str, str]
+    node: str
+    auth: _containers.RepeatedCompositeFieldContainer[RegistryAuth]
+    def __init__(self, tags: _Optional[_Iterable[str]] = ..., dockerfile: _Optional[str] = ..., dockerfile_content: _Optional[bytes] = ..., build_args: _Optional[_Mapping[str, str]] = ..., target: _Optional[str] = ..., no_cache: _Optional[bool] = ..., pull: _Optional[bool] = ..., labels: _Optional[_Mapping[str, str]] = ..., node: _Optional[str] = ..., auth: _Optional[_Iterable[_Union[RegistryAuth, _Mapping]]] = ...) -> None: ...
+
+class BuildRequest(_message.Message):
+    __slots__ = ("options", "chunk")
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    options: BuildOptions
+    chunk: bytes
+    def __init__(self, options: _Optional[_Union[BuildOptions, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
+
+class BuildProgress(_message.Message):
+    __slots__ = ("stream", "pull", "image_id", "error", "error_code", "node_name")
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    PULL_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
+    NODE_NAME_FIELD_NUMBER: _ClassVar[int]
+    stream: str
+    pull: Progress
+    image_id: str
+    error: str
+    error_code: int
+    node_name: str
+    def __init__(self, stream: _Optional[str] = ..., pull: _Optional[_Union[Progress, _Mapping]] = ..., image_id: _Optional[str] = ..., error: _Optional[str] = ..., error_code: _Optional[int] = ..., node_name: _Optional[str] = ...) -> None: ...
+
+class PruneBuildCacheRequest(_message.Message):
+    __slots__ = ("all", "node")
+    ALL_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    all: bool
+    node: str
+    def __init__(self, all: _Optional[bool] = ..., node: _Optional[str] = ...) -> None: ...
+
+class PruneBuildCacheResponse(_message.Message):
+    __slots__ = ("caches_deleted", "space_reclaimed")
+    CACHES_DELETED_FIELD_NUMBER: _ClassVar[int]
+    SPACE_RECLAIMED_FIELD_NUMBER: _ClassVar[int]
+    caches_deleted: _containers.RepeatedScalarFieldContainer[str]
+    space_reclaimed: int
+    def __init__(self, caches_deleted: _Optional[_Iterable[str]] = ..., space_reclaimed: _Optional[int] = ...) -> None: ...

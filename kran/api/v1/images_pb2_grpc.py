@@ -97,6 +97,16 @@ class ImagesStub:
                 request_serializer=kran_dot_api_dot_v1_dot_images__pb2.SearchImagesRequest.SerializeToString,
                 response_deserializer=kran_dot_api_dot_v1_dot_images__pb2.SearchImagesResponse.FromString,
                 _registered_method=True)
+        self.Build = channel.stream_stream(
+                '/kran.api.v1.Images/Build',
+                request_serializer=kran_dot_api_dot_v1_dot_images__pb2.BuildRequest.SerializeToString,
+                response_deserializer=kran_dot_api_dot_v1_dot_images__pb2.BuildProgress.FromString,
+                _registered_method=True)
+        self.PruneBuildCache = channel.unary_unary(
+                '/kran.api.v1.Images/PruneBuildCache',
+                request_serializer=kran_dot_api_dot_v1_dot_images__pb2.PruneBuildCacheRequest.SerializeToString,
+                response_deserializer=kran_dot_api_dot_v1_dot_images__pb2.PruneBuildCacheResponse.FromString,
+                _registered_method=True)
 
 
 class ImagesServicer:
@@ -191,6 +201,22 @@ class ImagesServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Build(self, request_iterator, context):
+        """Build runs a Dockerfile on `node` (default: the first Ready node by
+        hostname). The first message carries the options, the rest the build
+        context as a tar stream; the answers are docker build's output.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PruneBuildCache(self, request, context):
+        """PruneBuildCache frees the build cache of `node` (default: every Ready node).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ImagesServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -253,6 +279,16 @@ def add_ImagesServicer_to_server(servicer, server):
                     servicer.Search,
                     request_deserializer=kran_dot_api_dot_v1_dot_images__pb2.SearchImagesRequest.FromString,
                     response_serializer=kran_dot_api_dot_v1_dot_images__pb2.SearchImagesResponse.SerializeToString,
+            ),
+            'Build': grpc.stream_stream_rpc_method_handler(
+                    servicer.Build,
+                    request_deserializer=kran_dot_api_dot_v1_dot_images__pb2.BuildRequest.FromString,
+                    response_serializer=kran_dot_api_dot_v1_dot_images__pb2.BuildProgress.SerializeToString,
+            ),
+            'PruneBuildCache': grpc.unary_unary_rpc_method_handler(
+                    servicer.PruneBuildCache,
+                    request_deserializer=kran_dot_api_dot_v1_dot_images__pb2.PruneBuildCacheRequest.FromString,
+                    response_serializer=kran_dot_api_dot_v1_dot_images__pb2.PruneBuildCacheResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -582,6 +618,60 @@ class Images:
             '/kran.api.v1.Images/Search',
             kran_dot_api_dot_v1_dot_images__pb2.SearchImagesRequest.SerializeToString,
             kran_dot_api_dot_v1_dot_images__pb2.SearchImagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Build(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/kran.api.v1.Images/Build',
+            kran_dot_api_dot_v1_dot_images__pb2.BuildRequest.SerializeToString,
+            kran_dot_api_dot_v1_dot_images__pb2.BuildProgress.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PruneBuildCache(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kran.api.v1.Images/PruneBuildCache',
+            kran_dot_api_dot_v1_dot_images__pb2.PruneBuildCacheRequest.SerializeToString,
+            kran_dot_api_dot_v1_dot_images__pb2.PruneBuildCacheResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -57,3 +57,14 @@ def test_cgroup_parent_and_an_absolute_state_dir(monkeypatch: pytest.MonkeyPatch
     for bad in ("", "/", "a/../b", "a//b"):
         with pytest.raises(errors.InvalidArgument, match="--cgroup-parent"):
             config.parse([f"--cgroup-parent={bad}"])
+
+
+def test_several_controllers(monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = config.parse(["--controller", "10.0.0.1, 10.0.0.2:7650,,10.0.0.1:7640"])
+    assert cfg.controller == "10.0.0.1:7640,10.0.0.2:7650"
+    assert cfg.controllers == ("10.0.0.1:7640", "10.0.0.2:7650")
+    monkeypatch.setenv("KRAN_CONTROLLER", "a:1,b:2")
+    assert config.parse([]).controllers == ("a:1", "b:2")
+    for bad in (",", "a:1,b:notaport"):
+        with pytest.raises(errors.InvalidArgument, match="--controller"):
+            config.parse(["--controller", bad])

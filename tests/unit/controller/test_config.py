@@ -36,3 +36,13 @@ def test_flags_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_bad_values(argv: list[str], message: str) -> None:
     with pytest.raises(errors.InvalidArgument, match=message):
         config.parse(argv)
+
+
+def test_strategy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KRAN_CONTROLLER_STRATEGY", raising=False)
+    assert config.parse([]).strategy == "spread"
+    assert config.parse(["--strategy", "binpack"]).strategy == "binpack"
+    monkeypatch.setenv("KRAN_CONTROLLER_STRATEGY", "random")
+    assert config.parse([]).strategy == "random"
+    with pytest.raises(SystemExit):
+        config.parse(["--strategy", "fastest"])

@@ -19,7 +19,10 @@ from controller.api.containers import ContainersService, wait_call
 from controller.api.nodes import DispatcherService
 from controller.api.system import ControllerFacts, SystemService
 from controller.containers import GONE, NAMES, RECORDS, STATES, ContainerStore
+from controller.creation import Creator
 from controller.nodes import NodeRegistry
+from controller.scheduler import Scheduler
+from controller.scheduler.allocations import PREFIX as ALLOCATIONS
 from controller.store import EtcdStore
 from kran import errors
 from kran.api.v1 import (containers_pb2, containers_pb2_grpc, images_pb2, images_pb2_grpc,
@@ -253,7 +256,9 @@ def with_cluster(etcd: Etcd, contents: dict[str, set[str]], body):
                                     embedded_etcd=False)
             servers.append(await start_server(address, [
                 (containers_pb2_grpc.add_ContainersServicer_to_server,
-                 ContainersService(containers, registry, pool), _name(containers_pb2, "Containers")),
+                 ContainersService(containers, registry, pool, Creator(
+                     containers, registry, pool, Scheduler(store, registry, pool))),
+                 _name(containers_pb2, "Containers")),
                 (nodes_pb2_grpc.add_DispatcherServicer_to_server,
                  DispatcherService(registry, containers), _name(nodes_pb2, "Dispatcher")),
                 (system_pb2_grpc.add_SystemServicer_to_server,
@@ -269,7 +274,7 @@ def with_cluster(etcd: Etcd, contents: dict[str, set[str]], body):
             for server in servers:
                 await server.stop(None)
             await pool.close()
-            for prefix in ("presence/", "nodes/", RECORDS, NAMES, STATES):
+            for prefix in ("presence/", "nodes/", RECORDS, NAMES, STATES, ALLOCATIONS):
                 for key in await store.keys(prefix):
                     await store.delete(key)
             await store.close()
@@ -312,7 +317,7 @@ def test_create_refusals_leave_nothing_behind(etcd: Etcd) -> None:
         assert refused.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert refused.details() == "the agent refuses this one"
         pinned = await failure(c.create("x3", image="redis", node="alpha"))
-        assert pinned.details() == "No such image: redis"
+        assert pinned.details() == "No such image: redis:latest"
         bad = await failure(c.create("-x"))
         assert bad.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert bad.details() == "Invalid container name (-x), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"

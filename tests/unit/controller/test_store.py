@@ -91,9 +91,11 @@ def test_transaction_is_all_or_nothing(etcd: Etcd) -> None:
     async def body(store: EtcdStore) -> None:
         await store.put(prefix + "old", {"n": 0})
         old = await store.get(prefix + "old")
-        await store.transaction([Check.absent(prefix + "new"), Check.unchanged(old)],
-                                {prefix + "new": {"n": 1}}, [prefix + "old"])
-        assert (await store.get(prefix + "new")).value == {"n": 1}
+        revision = await store.transaction([Check.absent(prefix + "new"), Check.unchanged(old)],
+                                           {prefix + "new": {"n": 1}}, [prefix + "old"])
+        made = await store.get(prefix + "new")
+        assert made.value == {"n": 1} and made.mod_revision == revision
+        assert await store.transaction([], {}) == 0
         assert await store.get(prefix + "old") is None
         # A failed check applies nothing: neither the put nor the delete.
         with pytest.raises(errors.Conflict):

@@ -70,6 +70,8 @@ def test_inspect_has_what_docker_clients_read():
     assert doc["Config"]["Entrypoint"] is None
     assert doc["Config"]["Labels"] == {"a": "b"}
     assert doc["Node"] == {"ID": "n1", "Name": "node-1"}
+    assert doc["Placement"] == {"Constraints": [], "Reservations": {"NanoCPUs": 0, "MemoryBytes": 0},
+                                "Strategy": ""}
 
 
 def test_inspect_running_and_paused_count_as_running():

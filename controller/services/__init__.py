@@ -1,0 +1,1 @@
+"""Replicated services: records, the leader's reconciler and the pieces it plans with."""

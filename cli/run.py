@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from fractions import Fraction
 from typing import Any
 
@@ -77,6 +77,14 @@ def env_flag(value: str, environ: dict[str, str] | None = None) -> str:
     return value
 
 
+def environment(options: Mapping[str, Any], environ: dict[str, str] | None = None) -> list[str]:
+    """The --env-file files' variables, then the -e flags', as "K=V" strings."""
+    env = []
+    for path in options.get("env_file") or ():
+        env += read_env_file(path, environ)
+    return env + [env_flag(e, environ) for e in options.get("env") or ()]
+
+
 def pull_policy(value: str | None) -> str:
     """docker's --pull: always, missing (the default) or never."""
     if not value:
@@ -94,14 +102,10 @@ def create_kwargs(options: dict[str, Any], environ: dict[str, str] | None = None
     Env files come first, then -e, as docker orders them. Raises
     errors.InvalidArgument for a value that does not parse.
     """
-    env = []
-    for path in options.get("env_file") or ():
-        env += read_env_file(path, environ)
-    env += [env_flag(e, environ) for e in options.get("env") or ()]
     kwargs: dict[str, Any] = {
         "name": options.get("name") or None,
         "node": options.get("node") or None,
-        "environment": env,
+        "environment": environment(options, environ),
         "working_dir": options.get("workdir") or "",
         "user": options.get("user") or "",
         "hostname": options.get("hostname") or "",

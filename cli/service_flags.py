@@ -15,7 +15,7 @@ import click
 
 from cli.flags import CheckedType
 from cli.logs import go_duration
-from cli.run import env_flag, read_env_file
+from cli.run import env_flag, environment
 from kran import errors
 from kran.client.config import label_map, memory_bytes, nano_cpus
 
@@ -174,15 +174,11 @@ def _container_fields(options: Mapping[str, Any]) -> dict[str, Any]:
 def create_kwargs(options: Mapping[str, Any], environ: dict[str, str] | None = None
                   ) -> dict[str, Any]:
     """`service create` flags as ServiceCollection.create() keywords."""
-    env = []
-    for path in options.get("env_file") or ():
-        env += read_env_file(path, environ)
-    env += [env_flag(e, environ) for e in options.get("env") or ()]
     kwargs: dict[str, Any] = {
         "name": options.get("name") or None,
         "replicas": 1 if options.get("replicas") is None else options["replicas"],
         "args": list(options.get("command") or ()),
-        "env": env,
+        "env": environment(options, environ),
         "labels": label_map(options.get("label") or ()),
         "container_labels": label_map(options.get("container_label") or ()),
         "constraints": list(options.get("constraint") or ()),

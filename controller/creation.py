@@ -104,7 +104,7 @@ class Creator:
         log.info("container created", extra={"container": record.id, "container_name": record.name,
                                              "node": node.id})
         created.placement.CopyFrom(placement)
-        return with_node(created, record, node)
+        return with_node(created, record.name, node)
 
     async def locate(self, ref: str) -> tuple[Record, NodeState]:
         """The container ref names and its node, which must be Ready."""
@@ -122,11 +122,16 @@ class Creator:
     async def start(self, container_id: str) -> containers_pb2.Container:
         """Start it on its node (as Containers.Start) and keep the answered state."""
         record, node = await self.locate(container_id)
+        return await self.start_on(record.id, record.name, node)
+
+    async def start_on(self, container_id: str, name: str,
+                       node: NodeState) -> containers_pb2.Container:
+        """Start a container whose node is known already (a task just created there)."""
         stub = self._stub(node)
-        forwarded = containers_pb2.StartContainerRequest(container=record.id)
+        forwarded = containers_pb2.StartContainerRequest(container=container_id)
         container = await self.agents.call(node, lambda: stub.Start(forwarded, timeout=QUICK))
-        await self.containers.write_state(record.id, node.id, container.state)
-        return with_node(container, record, node)
+        await self.containers.write_state(container_id, node.id, container.state)
+        return with_node(container, name, node)
 
     async def remove(self, container_id: str, force: bool = True, volumes: bool = False) -> None:
         """Remove it (as Containers.Remove), forget its records and release its reservation.
@@ -155,8 +160,8 @@ class Creator:
         await self.containers.forget(record.id)
 
 
-def with_node(container: containers_pb2.Container, record: Record,
-           node: NodeState) -> containers_pb2.Container:
+def with_node(container: containers_pb2.Container, name: str,
+              node: NodeState) -> containers_pb2.Container:
     """An agent's Container as the cluster shows it: the controller's name, the node."""
-    container.name, container.node_id, container.node_name = record.name, node.id, node.hostname
+    container.name, container.node_id, container.node_name = name, node.id, node.hostname
     return container

@@ -78,7 +78,7 @@ class ContainersService(containers_pb2_grpc.ContainersServicer):
         await self.containers.write_state(record.id, node.id, container.state)
         if after:
             await self.containers.announce(after, record.entry.value)
-        return with_node(container, record, node)
+        return with_node(container, record.name, node)
 
     # -- records -----------------------------------------------------------
 
@@ -126,7 +126,7 @@ class ContainersService(containers_pb2_grpc.ContainersServicer):
             await self.containers.rename(renamed, record.name)
             raise
         await self.containers.write_state(record.id, node.id, container.state)
-        return with_node(container, renamed, node)
+        return with_node(container, renamed.name, node)
 
     async def Prune(self, request: containers_pb2.PruneContainersRequest,
                     context: grpc.aio.ServicerContext) -> containers_pb2.PruneContainersResponse:

@@ -104,7 +104,8 @@ class Jobs:
         async def body() -> Outcome:
             created = await self.containers.creator.create_on(placed, name, config)
             self.post(Outcome(task.id, "created", created))
-            started = await self.containers.creator.start(task.container_id)
+            started = await self.containers.creator.start_on(created.id, created.name,
+                                                             placed.node)
             return Outcome(task.id, "started", started)
         self._spawn(task, body, self._creating, failure="rejected")
 

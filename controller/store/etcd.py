@@ -32,6 +32,9 @@ _CHANNEL_OPTIONS = {
     "grpc.initial_reconnect_backoff_ms": 200,
     "grpc.min_reconnect_backoff_ms": 200,
     "grpc.max_reconnect_backoff_ms": 2000,
+    # A range read of tens of thousands of records (tasks, container states)
+    # is far above gRPC's 4 MiB default for a received message.
+    "grpc.max_receive_message_length": 1 << 30,
 }
 # Errors that say "this endpoint did not answer", as opposed to a refusal.
 _UNREACHABLE = (aetcd.ConnectionFailedError, aetcd.ConnectionTimeoutError,

@@ -182,6 +182,24 @@ def test_images(etcd: Etcd) -> None:
     with_world(etcd, body)
 
 
+def test_an_aging_yes_is_used_while_the_node_is_asked_again(etcd: Etcd) -> None:
+    async def body(w: World) -> None:
+        await w.node("h1", images={"busybox"})
+        s = w.scheduler()
+        s.images.remember = 0.0            # every yes is aging at once; still within `stale`
+        assert hosts(w, await s.place([request("a", image="busybox")])) == ["h1"]
+        assert w.agents["h1"].asked == ["busybox"]
+        w.agents["h1"].refs.clear()        # the image went away meanwhile
+        # The placement does not wait for the question: the old yes places it...
+        assert hosts(w, await s.place([request("b", image="busybox")])) == ["h1"]
+        await asyncio.sleep(0.2)
+        assert w.agents["h1"].asked == ["busybox", "busybox"]
+        # ...and the background answer (no) counts from then on.
+        missing = await s.place([request("c", image="busybox")])
+        assert isinstance(missing[0], errors.NotFound)
+    with_world(etcd, body)
+
+
 def test_two_schedulers_never_double_book(etcd: Etcd) -> None:
     async def body(w: World) -> None:
         await w.node("h1", cpus=2)

@@ -262,40 +262,77 @@ class Puller:
         """Stream the blob into check and writer, resuming with Range after a dropped connection."""
         resumes = 0
         batch = bytearray()
-        while True:
-            headers = {"Range": f"bytes={check.received}-"} if check.received else {}
-            try:
-                response = await client.send("GET", f"/v2/{repo}/blobs/{desc.digest}",
-                                             scopes=(pull_scope(repo),), headers=headers)
+        batches = _Batches(check, writer)
+        try:
+            while True:
+                headers = {"Range": f"bytes={check.received}-"} if check.received else {}
                 try:
-                    if response.status_code not in (200, 206):
-                        await response.aread()
-                        raise RegistryError(response.status_code, response.reason_phrase,
-                                            error_codes(response.content)).to_kran()
-                    if check.received and response.status_code == 200:
-                        raise errors.Unavailable(f"the registry cannot resume the download of {desc.digest}")
+                    response = await client.send("GET", f"/v2/{repo}/blobs/{desc.digest}",
+                                                 scopes=(pull_scope(repo),), headers=headers)
+                    try:
+                        if response.status_code not in (200, 206):
+                            await response.aread()
+                            raise RegistryError(response.status_code, response.reason_phrase,
+                                                error_codes(response.content)).to_kran()
+                        if check.received and response.status_code == 200:
+                            raise errors.Unavailable(f"the registry cannot resume the download of {desc.digest}")
+                        transfer.emit(DOWNLOADING, check.received, desc.size)
+                        async for chunk in client.chunks(response):
+                            check.count(len(chunk))
+                            batch += chunk
+                            if len(batch) >= BATCH:
+                                batch = await batches.hand(batch)
+                                transfer.emit(DOWNLOADING, check.received, desc.size)
+                    finally:
+                        await response.aclose()
+                except errors.Unavailable:
+                    if resumes >= RESUMES or check.received >= desc.size:
+                        raise
+                    resumes += 1  # what arrived is counted and kept: continue after it
+                else:
+                    await batches.hand(batch)
+                    await batches.drain()
                     transfer.emit(DOWNLOADING, check.received, desc.size)
-                    async for chunk in client.chunks(response):
-                        check.update(chunk)
-                        batch += chunk
-                        if len(batch) >= BATCH:
-                            await asyncio.to_thread(writer.write, bytes(batch))
-                            batch.clear()
-                            transfer.emit(DOWNLOADING, check.received, desc.size)
-                finally:
-                    await response.aclose()
-            except errors.Unavailable:
-                if resumes >= RESUMES or check.received >= desc.size:
-                    raise
-                resumes += 1  # what arrived is counted and hashed: continue after it
-            else:
-                if batch:
-                    await asyncio.to_thread(writer.write, bytes(batch))
-                transfer.emit(DOWNLOADING, check.received, desc.size)
-                return
-            if batch:
-                await asyncio.to_thread(writer.write, bytes(batch))
-                batch.clear()
+                    return
+        finally:
+            await batches.settle()
+
+
+class _Batches:
+    """A download's batches hashed, decompressed and written in a worker thread, in order.
+
+    One batch is worked on while the next arrives, so receiving and
+    decompressing overlap, and the event loop never hashes.
+    """
+
+    def __init__(self, check: BlobCheck, writer: LayerWriter) -> None:
+        self.check, self.writer = check, writer
+        self._busy: asyncio.Future[None] | None = None
+
+    def _work(self, data: bytearray) -> None:
+        self.check.hash(data)
+        self.writer.write(data)
+
+    async def hand(self, batch: bytearray) -> bytearray:
+        """Wait for the batch before (raising its error), then start on this one; a new batch to fill."""
+        await self.drain()
+        if batch:
+            self._busy = asyncio.ensure_future(asyncio.to_thread(self._work, batch))
+        return bytearray()
+
+    async def drain(self) -> None:
+        """Wait until the batches handed over are done; the error of one that failed."""
+        if self._busy is not None:
+            await asyncio.shield(self._busy)  # if this is cancelled, the worker goes on and settle() waits
+            self._busy = None
+
+    async def settle(self) -> None:
+        """On the way out: wait for the worker (it writes to a file the caller closes next), dropping its error."""
+        busy, self._busy = self._busy, None
+        if busy is not None:
+            await asyncio.wait([busy])
+            if not busy.cancelled():
+                busy.exception()
 
 
 def _sync(out: Any) -> None:

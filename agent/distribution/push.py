@@ -4,25 +4,23 @@ For each layer, as Docker does: a compressed blob of it that this node
 knows to be in the target repository is checked with HEAD ("Layer already
 exists"); one known in another repository of the same registry is mounted
 from there ("Mounted from <repo>"); else the layer is gzip-compressed while
-it is uploaded in chunks (POST, PATCH with Content-Range, PUT ?digest=).
-Compression is deterministic (no timestamp, fixed level), and the node
-records each compressed digest per DiffID, so pushing again gives the same
-digests. Uploads run several at a time (--max-concurrent-uploads). The
-manifest is an OCI image manifest.
+it is uploaded in chunks (POST, PATCH with Content-Range, PUT ?digest=):
+blocks are compressed on every core ahead of the upload (blockgzip), so
+compressing and sending overlap. Compression is deterministic (no
+timestamp, fixed level and blocks), and the node records each compressed
+digest per DiffID, so pushing again gives the same digests. Uploads run
+several at a time (--max-concurrent-uploads). The manifest is an OCI image
+manifest.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
-import zlib
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any, BinaryIO
 
 from agent.distribution import manifests
 from agent.distribution.auth import Credentials, pull_scope, push_scope
+from agent.distribution.blockgzip import BlockGzip
 from agent.distribution.client import RegistryClient, RegistryError, connect
 from agent.distribution.progress import (LAYER_EXISTS, PREPARING, PUSHED, PUSHING, Reporter, mounted_from,
                                          short_id)
@@ -34,9 +32,8 @@ from agent.images.remote import PushSource
 from agent.images.store import ImageStore
 from kran import errors, reference
 
-CHUNK = 16 << 20        # bytes per PATCH
+CHUNK = 8 << 20         # bytes per PATCH
 GZIP_LEVEL = 1          # fast: pushing is bound by compression, and the size cost is small
-_READ = 1 << 20
 
 
 class Pusher:
@@ -181,8 +178,8 @@ class Pusher:
         location = await self._start(client, repo)
         offset = 0
         transfer.emit(PUSHING, 0, total)
-        stream = _GzipStream(path)
-        async for chunk in stream.chunks():
+        stream = BlockGzip(path, GZIP_LEVEL)
+        async for chunk in stream.chunks(CHUNK):
             try:
                 response = await client.call(
                     "PATCH", location, scopes=(push_scope(repo),), expect=(202,), content=chunk,
@@ -206,43 +203,3 @@ def _at(source: LayerSource, registry: str, repository: str) -> LayerSource:
     return LayerSource(source.diff_id, source.digest, manifests.OCI_LAYER_GZIP
                        if source.media_type == "application/vnd.docker.image.rootfs.diff.tar.gzip"
                        else source.media_type, source.size, registry, repository)
-
-
-class _GzipStream:
-    """A file gzip-compressed in pieces of about CHUNK bytes, hashed as they are made.
-
-    zlib's gzip header carries no name and a zero time, so the same layer
-    and level always give the same bytes.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.read = 0                      # uncompressed bytes consumed so far
-        self._hash = hashlib.sha256()
-        self._done = False
-
-    def _next(self, source: BinaryIO, deflate: Any) -> bytes:
-        out = bytearray()
-        while len(out) < CHUNK:
-            data = source.read(_READ)
-            if not data:
-                out += deflate.flush()
-                self._done = True
-                break
-            self.read += len(data)
-            out += deflate.compress(data)
-        return bytes(out)
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        """The compressed pieces, compressed in a worker thread."""
-        deflate = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, zlib.MAX_WBITS | 16)
-        with open(self.path, "rb") as source:
-            while not self._done:
-                chunk = await asyncio.to_thread(self._next, source, deflate)
-                if chunk:
-                    self._hash.update(chunk)
-                    yield chunk
-
-    def digest(self) -> str:
-        """The compressed blob's digest, once every piece was taken."""
-        return "sha256:" + self._hash.hexdigest()

@@ -53,11 +53,22 @@ class BlobCheck:
 
     def update(self, chunk: bytes) -> None:
         """Account for the next piece; errors.InvalidArgument once past the declared size."""
-        self.received += len(chunk)
+        self.count(len(chunk))
+        self.hash(chunk)
+
+    def count(self, length: int) -> None:
+        """Count `length` more bytes as they arrive; errors.InvalidArgument once past the declared size.
+
+        The bytes themselves go to hash() afterwards, in order (a worker thread may do that).
+        """
+        self.received += length
         if self.size >= 0 and self.received > self.size:
             raise errors.InvalidArgument(
                 f"{self.what} {self.digest}: the registry sent more than its declared size of {self.size} bytes")
-        self._hash.update(chunk)
+
+    def hash(self, data: bytes) -> None:
+        """Hash the next counted bytes."""
+        self._hash.update(data)
 
     def finish(self) -> None:
         """errors.InvalidArgument unless the blob is complete and hashes to its digest."""

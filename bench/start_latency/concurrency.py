@@ -20,11 +20,11 @@ RUN_TIMEOUT = 60.0
 SETTLE = 2.0  # seconds for new shims to reach their idle state before their memory is read
 
 
-def timed(argv: list[str], env: dict[str, str]) -> float:
+def timed(argv: list[str], env: dict[str, str], timeout: float = RUN_TIMEOUT) -> float:
     """The wall time of one command, in seconds; RuntimeError if it fails."""
     started = time.perf_counter()
     done = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                          env=env, timeout=RUN_TIMEOUT)
+                          env=env, timeout=timeout)
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.decode().strip()}")

@@ -39,8 +39,10 @@ class DockerUnavailable(Exception):
 class DockerDaemon:
     """dockerd (with the containerd it manages) under `workdir`/docker."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, no_proxy: str = ""):
+        """`no_proxy`: the hosts it may reach without the dead proxy (NO_PROXY), e.g. a loopback registry."""
         self.dir = workdir / "docker"
+        self.proxy_env = {**NO_PROXY_ENV, "NO_PROXY": no_proxy, "no_proxy": no_proxy}
         # Its containers' cgroups go below a parent of its own, removed in stop().
         self.cgroup_parent = f"{workdir.name}-docker"
         self.socket = self.dir / "docker.sock"
@@ -64,7 +66,7 @@ class DockerDaemon:
                 f"--config-file={self.dir / 'daemon.json'}",
                 "--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-masq=false",
                 "--userland-proxy=false", f"--cgroup-parent={self.cgroup_parent}", "--log-level=warn"]
-        env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), **NO_PROXY_ENV}
+        env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), **self.proxy_env}
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, env=env, start_new_session=True)
@@ -86,8 +88,8 @@ class DockerDaemon:
 
     @property
     def env(self) -> dict[str, str]:
-        """The docker CLI's environment (no way to reach a registry)."""
-        return {**os.environ, **NO_PROXY_ENV}
+        """The docker CLI's environment (no way to reach a registry but those in no_proxy)."""
+        return {**os.environ, **self.proxy_env}
 
     def argv(self, *args: str) -> list[str]:
         """The command line of `docker args...` against this daemon."""

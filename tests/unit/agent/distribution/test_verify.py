@@ -40,6 +40,19 @@ def test_blob_check_refuses_more_than_the_size_at_once() -> None:
         check.update(b"cd")
 
 
+def test_blob_check_counts_as_bytes_arrive_and_hashes_them_later() -> None:
+    data = os.urandom(3000)
+    check = BlobCheck(digest(data), len(data))
+    check.count(1000)
+    check.count(2000)
+    assert check.received == 3000
+    check.hash(data[:1500])
+    check.hash(data[1500:])
+    check.finish()
+    with pytest.raises(errors.InvalidArgument, match="more than its declared size of 3000"):
+        check.count(1)  # refused before anything is hashed
+
+
 def test_blob_check_refuses_short_or_wrong_content() -> None:
     short = BlobCheck(digest(b"abc"), 3)
     short.update(b"ab")

@@ -152,7 +152,6 @@ class Lab:
         Works after a partial up() and when the lab is already down.
         """
         self._load()
-        marker = f"{self.dir}/"
         # The agents first, so that nothing starts a container (a restart policy) while
         # the containers are killed; the shims outlive their agent by design.
         labprocs.stop_all(self._ours(host.agent_pid) for host in self.hosts)
@@ -167,7 +166,6 @@ class Lab:
             # One at a time: a stopping leader hands over to a live member, which stalls
             # for seconds when every member is stopping at once.
             labprocs.stop_all([self._ours(member.pid)])
-        labprocs.stop_all(labprocs.pids_mentioning(marker), grace=3)
         for process in self._children.values():
             process.poll()
         self._children.clear()

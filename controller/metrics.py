@@ -20,7 +20,7 @@ CONTAINERS = Gauge("kran_cluster_containers", "Containers recorded in the cluste
 PLACEMENT_SECONDS = Histogram(
     "kran_placement_seconds",
     "Time to choose the node of a new container",
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5),
 )
 
 PLACEMENTS = Counter("kran_placements_total",

@@ -35,6 +35,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.limits import TimeUp, busybox_tarball, start_time_limit
 from bench.build.project import STEPS, write_project
 from bench.start_latency.dockerd import DockerDaemon, DockerUnavailable
 from bench.start_latency.kran_cluster import KranCluster
@@ -45,9 +46,6 @@ ROOT = Path(__file__).resolve().parents[2]
 TAG = "bench-build:latest"
 TARGET = 0.5  # warm rebuild: at most this fraction of docker's
 
-
-class TimeUp(Exception):
-    """The bench's time limit was reached."""
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -187,19 +185,10 @@ def report(summaries: dict[str, Summary], docker: bool) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the bench; 0 when it completed."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    if os.geteuid() != 0:
-        print("the bench must run as root (kran's agent and dockerd mount overlays)", file=sys.stderr)
+    tarball = busybox_tarball(args.images_dir, "kran's agent and dockerd mount overlays")
+    if tarball is None:
         return 1
-    tarball = args.images_dir / "busybox.tar"
-    if not tarball.is_file():
-        print(f"{tarball} is missing: run `make images` first", file=sys.stderr)
-        return 1
-
-    def time_up(signum: int, frame: object) -> None:
-        raise TimeUp(f"the time limit of {args.time_limit}s was reached")
-
-    signal.signal(signal.SIGALRM, time_up)
-    signal.alarm(args.time_limit)
+    start_time_limit(args.time_limit)
     workdir = Path(tempfile.mkdtemp(prefix="kran-bench-build-"))
     results: dict = {"machine": machine(), "steps": STEPS}
     bench = None

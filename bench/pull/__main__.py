@@ -33,6 +33,7 @@ import traceback
 import urllib.request
 from pathlib import Path
 
+from bench.limits import TimeUp, busybox_tarball, start_time_limit
 from bench.pull.image import make_archive
 from bench.pull.sides import DockerSide, KranSide, registry_version
 from bench.start_latency.dockerd import DockerDaemon, DockerUnavailable
@@ -46,9 +47,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SOURCE = "bench/pull"
 _ACCEPT = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
 
-
-class TimeUp(Exception):
-    """The bench's time limit was reached."""
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -205,19 +203,10 @@ def report(samples: dict, bench: PullBench, versions: dict[str, str]) -> tuple[s
 def main(argv: list[str] | None = None) -> int:
     """Run the bench; 0 when it measured everything, 1 otherwise."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    if os.geteuid() != 0:
-        print("the bench must run as root (the agent mounts overlays)", file=sys.stderr)
+    tarball = busybox_tarball(args.images_dir, "the agent mounts overlays")
+    if tarball is None:
         return 1
-    tarball = args.images_dir / "busybox.tar"
-    if not tarball.is_file():
-        print(f"{tarball} is missing: run `make images` first", file=sys.stderr)
-        return 1
-
-    def time_up(signum, frame):
-        raise TimeUp(f"the time limit of {args.time_limit}s was reached")
-
-    signal.signal(signal.SIGALRM, time_up)
-    signal.alarm(args.time_limit)
+    start_time_limit(args.time_limit)
     results: dict = {"machine": machine()}
     bench = PullBench(Path(tempfile.mkdtemp(prefix="kran-bench-pull-")), tarball, docker=not args.no_docker)
     failed = False

@@ -23,12 +23,11 @@ import tempfile  # noqa: E402
 import traceback  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from bench.limits import TimeUp, busybox_tarball, start_time_limit  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 PHASES = ("agent", "idle", "e2e", "concurrent")
 
-
-class TimeUp(Exception):
-    """The bench's time limit was reached."""
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -56,19 +55,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the bench; 0 when every phase ran, 1 otherwise."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    if os.geteuid() != 0:
-        print("the bench must run as root (it mounts overlays and creates cgroups)", file=sys.stderr)
+    tarball = busybox_tarball(args.images_dir, "it mounts overlays and creates cgroups")
+    if tarball is None:
         return 1
-    tarball = args.images_dir / "busybox.tar"
-    if not tarball.is_file():
-        print(f"{tarball} is missing: run `make images` first", file=sys.stderr)
-        return 1
-
-    def time_up(signum, frame):
-        raise TimeUp(f"the time limit of {args.time_limit}s was reached")
-
-    signal.signal(signal.SIGALRM, time_up)
-    signal.alarm(args.time_limit)
+    start_time_limit(args.time_limit)
     forkserver = ForkServer.start()
     from bench.start_latency import phases  # noqa: PLC0415 - grpc may load from here on
 

@@ -240,6 +240,18 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         yield cluster
 
 
+@pytest.fixture
+def names(cluster: Cluster, images: None) -> Iterator[list[str]]:
+    """Container names a test uses; each is removed (rm -f) at the end.
+
+    `images` is the test module's own fixture: what the names' containers run.
+    """
+    used: list[str] = []
+    yield used
+    if used:
+        cluster.kran("rm", "-f", *used)
+
+
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     """Debian's docker-registry on a free loopback port, storage in a temporary directory.

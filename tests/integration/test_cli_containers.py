@@ -32,15 +32,6 @@ def images(cluster, busybox_tar, hello_tar):
     cluster.ok("import", str(hello_tar), "hello-world:latest", "-c", 'CMD ["/hello"]')
 
 
-@pytest.fixture
-def names(cluster, images):
-    """Container names a test uses; each is removed (rm -f) at the end."""
-    used: list[str] = []
-    yield used
-    if used:
-        cluster.kran("rm", "-f", *used)
-
-
 def terminal_run(cluster, args, inputs, timeout=30.0):
     """Run `kran args` on a pty (30x100), feeding inputs (bytes, or a float to pause).
 

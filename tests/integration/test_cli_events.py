@@ -27,15 +27,6 @@ def images(cluster, busybox_tar):
     cluster.ok("import", str(busybox_tar), "busybox:latest", "-c", 'CMD ["sh"]')
 
 
-@pytest.fixture
-def names(cluster, images):
-    """Container names a test uses; each is removed (rm -f) at the end."""
-    used: list[str] = []
-    yield used
-    if used:
-        cluster.kran("rm", "-f", *used)
-
-
 def parse(line: str) -> dict:
     """One `kran events` line: time, type, action, id and attributes."""
     found = LINE.match(line)

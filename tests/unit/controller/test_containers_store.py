@@ -162,17 +162,18 @@ def test_store_created_keeps_the_agents_view(etcd: Etcd) -> None:
 
 
 def test_rename_moves_the_name(etcd: Etcd) -> None:
+    # Names that are not hex digits, so none can resolve as a prefix of the random ids.
     async def body(c: ContainerStore) -> None:
-        a = await c.reserve("a1", NODE, CONFIG)
-        b = await c.reserve("b1", NODE, CONFIG)
-        renamed = await c.rename(a, "a2")
-        assert renamed.name == "a2" and (await c.resolve("a2")).id == a.id
+        a = await c.reserve("web1", NODE, CONFIG)
+        b = await c.reserve("cache1", NODE, CONFIG)
+        renamed = await c.rename(a, "web2")
+        assert renamed.name == "web2" and (await c.resolve("web2")).id == a.id
         with pytest.raises(errors.NotFound):
-            await c.resolve("a1")
+            await c.resolve("web1")
         with pytest.raises(errors.AlreadyExists, match=f'in use by container "{b.id}"'):
-            await c.rename(renamed, "b1")
-        assert (await c.resolve("a2")).id == a.id and (await c.resolve("b1")).id == b.id
-        await c.reserve("a1", NODE, CONFIG)  # the old name is free again
+            await c.rename(renamed, "cache1")
+        assert (await c.resolve("web2")).id == a.id and (await c.resolve("cache1")).id == b.id
+        await c.reserve("web1", NODE, CONFIG)  # the old name is free again
     with_store(etcd, body)
 
 
